@@ -1,0 +1,39 @@
+/* derl - the metrics log: one JSON object per line. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/**
+ * DerlMetrics:
+ * A JSON-lines log (metrics.jsonl): one object per event, each line written
+ * whole and flushed, so that a crash never leaves half an event.
+ */
+typedef struct _DerlMetrics DerlMetrics;
+
+/**
+ * derl_metrics_open:
+ * Creates @path (refusing to replace an existing file) and returns the log,
+ * or NULL with a %DERL_RUN_ERROR.
+ */
+DerlMetrics *derl_metrics_open (const char *path, GError **error);
+
+/**
+ * derl_metrics_write:
+ * @object: the event; it should carry an "event" member naming its kind
+ *
+ * Appends @object as one line.  Returns FALSE with a %DERL_RUN_ERROR_IO error
+ * when the line cannot be written.
+ */
+gboolean derl_metrics_write (DerlMetrics *metrics, JsonObject *object, GError **error);
+
+/**
+ * derl_metrics_close:
+ * Closes the log; returns FALSE with an error if buffered data could not be
+ * written.  Frees @metrics either way.
+ */
+gboolean derl_metrics_close (DerlMetrics *metrics, GError **error);
+
+G_END_DECLS

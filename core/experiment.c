@@ -1,0 +1,501 @@
+/* derl - experiment files: reading, validating against specs, resolving. */
+#include "config.h"
+
+#include <string.h>
+#include <glib/gstdio.h>
+#include "derl-private.h"
+
+/* ---- the core's groups and keys (documented in derl-experiment(5)) ---- */
+
+static const char *const mode_choices[] = { "evaluate", NULL };
+
+static const DerlParamSpec experiment_specs[] = {
+  DERL_PARAM_ENUM ("mode", "evaluate", mode_choices,
+                   "what the run does: 'evaluate' runs episodes of a policy and summarises them"),
+  DERL_PARAM_INT_RANGE ("seed", "0", 0, 9007199254740991.0,
+                        "the run's seed; every random stream of the run derives from it"),
+  DERL_PARAM_INT_RANGE ("threads", "1", 1, 1024,
+                        "worker threads; the run's numbers do not depend on it"),
+  DERL_PARAM_END
+};
+
+static const DerlParamSpec evaluate_specs[] = {
+  DERL_PARAM_INT_RANGE ("episodes", "100", 1, 100000000, "how many episodes to run"),
+  DERL_PARAM_STRING ("split", "test", "the env's task split to draw tasks from (see derl-inspect ENV)"),
+  DERL_PARAM_END
+};
+
+static const DerlParamSpec feature_name_specs[] = {
+  { "name", DERL_PARAM_STRING, DERL_PARAM_REQUIRED, NULL, 0, 0, NULL,
+    "the plugin feature this group configures; its own keys follow", { NULL } },
+  DERL_PARAM_END
+};
+
+typedef struct {
+  const char *name;
+  const DerlParamSpec *specs;
+  int kind;            /* DerlFeatureKind for plugin groups, else -1 */
+  gboolean required;
+} GroupInfo;
+
+static const GroupInfo groups[] = {
+  { "experiment", experiment_specs, -1, FALSE },
+  { "evaluate", evaluate_specs, -1, FALSE },
+  { "env", feature_name_specs, DERL_FEATURE_ENV, TRUE },
+};
+
+static const char *const group_names[] = { "experiment", "evaluate", "env", NULL };
+
+static const GroupInfo *
+find_group (const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
+    if (strcmp (groups[i].name, name) == 0)
+      return &groups[i];
+  return NULL;
+}
+
+const char *const *
+derl_experiment_get_core_groups (void)
+{
+  return group_names;
+}
+
+const DerlParamSpec *
+derl_experiment_get_core_specs (const char *group)
+{
+  const GroupInfo *info = find_group (group);
+  return info ? info->specs : NULL;
+}
+
+/* ---- the experiment ---- */
+
+struct _DerlExperiment {
+  char *label;
+  DerlParams *params[G_N_ELEMENTS (groups)];
+  const DerlFeature *features[G_N_ELEMENTS (groups)];
+};
+
+void
+derl_experiment_free (DerlExperiment *experiment)
+{
+  if (!experiment)
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
+    derl_params_free (experiment->params[i]);
+  g_free (experiment->label);
+  g_free (experiment);
+}
+
+const char *
+derl_experiment_get_label (const DerlExperiment *experiment)
+{
+  return experiment->label;
+}
+
+const DerlParams *
+derl_experiment_get_params (const DerlExperiment *experiment, const char *group)
+{
+  const GroupInfo *info = find_group (group);
+  return info ? experiment->params[info - groups] : NULL;
+}
+
+const DerlFeature *
+derl_experiment_get_feature (const DerlExperiment *experiment, DerlFeatureKind kind)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
+    if (groups[i].kind == (int) kind)
+      return experiment->features[i];
+  return NULL;
+}
+
+/* ---- loading ---- */
+
+typedef struct {
+  DerlRegistry *registry;
+  const char *label;
+  GKeyFile *keys;
+  GHashTable *overridden; /* "group.key" -> the --set text */
+  GPtrArray *errors;      /* char * */
+  int first_code;
+} Loader;
+
+static void G_GNUC_PRINTF (3, 4)
+add_error (Loader *l, int code, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_ptr_array_add (l->errors, g_strdup_vprintf (format, args));
+  va_end (args);
+  if (l->errors->len == 1)
+    l->first_code = code;
+}
+
+/* Where a value came from: the file, or the --set that replaced it. */
+static char *
+origin (Loader *l, const char *group, const char *key)
+{
+  g_autofree char *id = g_strdup_printf ("%s.%s", group, key);
+  const char *set = g_hash_table_lookup (l->overridden, id);
+  return set ? g_strdup_printf ("--set %s", set) : g_strdup (l->label);
+}
+
+static gboolean
+check_text (Loader *l, const char *data, gsize length)
+{
+  if (length > DERL_EXPERIMENT_MAX_SIZE)
+    {
+      add_error (l, DERL_EXPERIMENT_ERROR_READ,
+                 "%s: too large for an experiment file (%" G_GSIZE_FORMAT " bytes; at most %d)",
+                 l->label, length, DERL_EXPERIMENT_MAX_SIZE);
+      return FALSE;
+    }
+  const char *nul = memchr (data, '\0', length);
+  if (nul)
+    {
+      add_error (l, DERL_EXPERIMENT_ERROR_READ,
+                 "%s: not a text file (byte %" G_GSIZE_FORMAT " is NUL)", l->label,
+                 (gsize) (nul - data));
+      return FALSE;
+    }
+  const char *bad = NULL;
+  if (!g_utf8_validate (data, (gssize) length, &bad))
+    {
+      gsize line = 1;
+      for (const char *p = data; p < bad; p++)
+        line += (*p == '\n');
+      add_error (l, DERL_EXPERIMENT_ERROR_READ, "%s:%" G_GSIZE_FORMAT ": not valid UTF-8 text",
+                 l->label, line);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+apply_overrides (Loader *l, const char *const *overrides)
+{
+  for (guint i = 0; overrides && overrides[i]; i++)
+    {
+      const char *set = overrides[i];
+      const char *eq = strchr (set, '=');
+      const char *dot = eq ? memchr (set, '.', (gsize) (eq - set)) : NULL;
+      if (!eq || !dot || dot == set || dot + 1 == eq)
+        {
+          add_error (l, DERL_EXPERIMENT_ERROR_PARSE,
+                     "--set %s: expected GROUP.KEY=VALUE, e.g. experiment.seed=3", set);
+          continue;
+        }
+      g_autofree char *group = g_strndup (set, (gsize) (dot - set));
+      g_autofree char *key = g_strndup (dot + 1, (gsize) (eq - dot - 1));
+      g_strstrip (group);
+      g_strstrip (key);
+      if (!g_utf8_validate (set, -1, NULL) || strpbrk (key, "[]=\n") || strpbrk (group, "[]\n"))
+        {
+          add_error (l, DERL_EXPERIMENT_ERROR_PARSE, "--set %s: not a valid group or key name", set);
+          continue;
+        }
+      g_key_file_set_string (l->keys, group, key, eq + 1);
+      g_hash_table_insert (l->overridden, g_strdup_printf ("%s.%s", group, key), g_strdup (set));
+    }
+}
+
+static char *
+list_features (DerlRegistry *registry, int kind)
+{
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < derl_registry_get_n_features (registry); i++)
+    {
+      const DerlFeature *f = derl_registry_get_feature (registry, i);
+      if ((int) derl_feature_get_kind (f) == kind)
+        g_string_append_printf (s, "%s%s", s->len ? ", " : "", derl_feature_get_name (f));
+    }
+  if (!s->len)
+    g_string_append (s, "none found; see derl-inspect");
+  return g_string_free (s, FALSE);
+}
+
+/* Resolves the feature a plugin group selects, or reports why not. */
+static const DerlFeature *
+resolve_feature (Loader *l, const GroupInfo *g)
+{
+  const char *kind = derl_feature_kind_name ((DerlFeatureKind) g->kind);
+  g_autofree char *available = list_features (l->registry, g->kind);
+  g_autofree char *name = NULL;
+  g_autofree char *where = NULL;
+
+  if (!g_key_file_has_key (l->keys, g->name, "name", NULL))
+    {
+      if (g->required || g_key_file_has_group (l->keys, g->name))
+        add_error (l, DERL_EXPERIMENT_ERROR_MISSING_KEY,
+                   "%s: [%s] name: missing required key (expected the name of an %s: %s)",
+                   l->label, g->name, kind, available);
+      return NULL;
+    }
+  where = origin (l, g->name, "name");
+  name = g_key_file_get_string (l->keys, g->name, "name", NULL);
+  if (name)
+    g_strstrip (name);
+  if (!name || !*name)
+    {
+      add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
+                 "%s: [%s] name: empty (expected the name of an %s: %s)", where, g->name, kind,
+                 available);
+      return NULL;
+    }
+
+  const DerlFeature *f = derl_registry_find (l->registry, (DerlFeatureKind) g->kind, name);
+  if (f)
+    return f;
+
+  g_autofree char *near = derl_registry_suggest (l->registry, g->kind, name);
+  g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
+  const DerlPlugin *p = derl_registry_find_plugin (l->registry, name);
+  g_autofree char *why = NULL;
+  if (p && !derl_plugin_is_available (p))
+    why = g_strdup_printf (" (plugin %s is unavailable: %s)", derl_plugin_get_path (p),
+                           derl_plugin_get_error (p)->message);
+  add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_FEATURE,
+             "%s: [%s] name: no %s named '%s'%s (available: %s)%s", where, g->name, kind, name,
+             hint, available, why ? why : "");
+  return NULL;
+}
+
+static void
+load_group_keys (Loader *l, const GroupInfo *g, const DerlFeature *feature, DerlParams *params)
+{
+  g_auto (GStrv) keys = g_key_file_get_keys (l->keys, g->name, NULL, NULL);
+  const DerlParamSpec *specs = derl_params_get_specs (params);
+  g_autofree char *owner = feature ? g_strdup_printf (" for %s '%s'",
+                                                      derl_feature_kind_name (feature->kind),
+                                                      feature->name)
+                                   : g_strdup ("");
+
+  for (guint i = 0; keys && keys[i]; i++)
+    {
+      const char *key = keys[i];
+      g_autofree char *where = origin (l, g->name, key);
+      g_autoptr (GError) err = NULL;
+
+      if (feature && strcmp (key, "name") == 0)
+        continue;
+      if (!derl_param_specs_find (specs, key))
+        {
+          g_autoptr (GPtrArray) names = g_ptr_array_new ();
+          for (guint j = 0; specs[j].name; j++)
+            g_ptr_array_add (names, (gpointer) specs[j].name);
+          if (feature)
+            g_ptr_array_add (names, "name");
+          const char *near = derl_suggest_closest (key, (const char *const *) names->pdata, names->len);
+          g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
+          add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_KEY, "%s: [%s] %s: unknown key%s%s", where,
+                     g->name, key, owner, hint);
+          continue;
+        }
+      g_autofree char *value = g_key_file_get_string (l->keys, g->name, key, &err);
+      if (!value)
+        {
+          add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [%s] %s: %s", where, g->name, key,
+                     err->message);
+          continue;
+        }
+      if (!derl_params_set (params, key, value, &err))
+        add_error (l, err->code, "%s: [%s] %s = %s: %s", where, g->name, key, value, err->message);
+    }
+
+  for (guint j = 0; specs[j].name; j++)
+    if (!derl_params_is_set (params, specs[j].name))
+      {
+        g_autofree char *expected = derl_param_spec_describe (&specs[j]);
+        add_error (l, DERL_EXPERIMENT_ERROR_MISSING_KEY,
+                   "%s: [%s] %s: missing required key%s (expected %s)", l->label, g->name,
+                   specs[j].name, owner, expected);
+      }
+}
+
+/* Checks that need an env instance: the evaluation split exists. */
+static void
+check_env (Loader *l, DerlExperiment *experiment)
+{
+  const DerlFeature *env_feature = derl_experiment_get_feature (experiment, DERL_FEATURE_ENV);
+  const DerlParams *evaluate = derl_experiment_get_params (experiment, "evaluate");
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DerlEnv) env = NULL;
+
+  if (!env_feature)
+    return;
+  env = derl_env_new (env_feature, derl_experiment_get_params (experiment, "env"), &err);
+  if (!env)
+    {
+      add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [env] %s", l->label, err->message);
+      return;
+    }
+  const char *split = derl_params_get_string (evaluate, "split");
+  if (derl_env_find_split (env, split) < 0)
+    {
+      const DerlEnvSpec *spec = derl_env_get_spec (env);
+      g_autoptr (GString) names = g_string_new (NULL);
+      g_autoptr (GPtrArray) arr = g_ptr_array_new ();
+      for (guint i = 0; i < spec->n_splits; i++)
+        {
+          g_string_append_printf (names, "%s%s", i ? ", " : "", spec->splits[i].name);
+          g_ptr_array_add (arr, (gpointer) spec->splits[i].name);
+        }
+      const char *near = derl_suggest_closest (split, (const char *const *) arr->pdata, arr->len);
+      g_autofree char *where = origin (l, "evaluate", "split");
+      g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
+      add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
+                 "%s: [evaluate] split = %s: env '%s' has no such split (expected one of: %s)%s",
+                 where, split, derl_feature_get_name (env_feature), names->str, hint);
+    }
+}
+
+static DerlExperiment *
+validate (Loader *l)
+{
+  g_autoptr (DerlExperiment) experiment = g_new0 (DerlExperiment, 1);
+  g_auto (GStrv) present = g_key_file_get_groups (l->keys, NULL);
+
+  experiment->label = g_strdup (l->label);
+  for (guint i = 0; present[i]; i++)
+    if (!find_group (present[i]))
+      {
+        const char *near = derl_suggest_closest (present[i], group_names, G_N_ELEMENTS (groups));
+        g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
+        add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_GROUP, "%s: [%s]: unknown group%s (groups: %s)",
+                   l->label, present[i], hint, "experiment, evaluate, env");
+      }
+
+  for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
+    {
+      const GroupInfo *g = &groups[i];
+      const DerlFeature *feature = NULL;
+      if (g->kind >= 0)
+        {
+          feature = resolve_feature (l, g);
+          if (!feature)
+            continue;
+          experiment->features[i] = feature;
+          experiment->params[i] = derl_params_new (derl_feature_get_params (feature));
+        }
+      else
+        experiment->params[i] = derl_params_new (g->specs);
+      load_group_keys (l, g, feature, experiment->params[i]);
+    }
+  if (l->errors->len == 0)
+    check_env (l, experiment);
+  if (l->errors->len > 0)
+    return NULL;
+  return g_steal_pointer (&experiment);
+}
+
+static void
+loader_clear (Loader *l)
+{
+  g_key_file_unref (l->keys);
+  g_hash_table_unref (l->overridden);
+  g_ptr_array_unref (l->errors);
+}
+
+DerlExperiment *
+derl_experiment_load_data (DerlRegistry *registry, const char *data, gsize length, const char *label,
+                           const char *const *overrides, GError **error)
+{
+  Loader l = { registry, label, g_key_file_new (),
+               g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free),
+               g_ptr_array_new_with_free_func (g_free), 0 };
+  DerlExperiment *experiment = NULL;
+  g_autoptr (GError) parse_error = NULL;
+
+  g_return_val_if_fail (registry != NULL && data != NULL && label != NULL, NULL);
+
+  if (check_text (&l, data, length))
+    {
+      if (!g_key_file_load_from_data (l.keys, data, length, G_KEY_FILE_NONE, &parse_error))
+        add_error (&l, DERL_EXPERIMENT_ERROR_PARSE, "%s: not a valid experiment file: %s", label,
+                   parse_error->message);
+      else
+        {
+          apply_overrides (&l, overrides);
+          if (l.errors->len == 0)
+            experiment = validate (&l);
+        }
+    }
+
+  if (!experiment)
+    {
+      g_ptr_array_add (l.errors, NULL);
+      g_autofree char *message = g_strjoinv ("\n", (char **) l.errors->pdata);
+      g_set_error_literal (error, DERL_EXPERIMENT_ERROR,
+                           l.errors->len > 2 ? DERL_EXPERIMENT_ERROR_MULTIPLE : l.first_code, message);
+    }
+  loader_clear (&l);
+  return experiment;
+}
+
+DerlExperiment *
+derl_experiment_load (DerlRegistry *registry, const char *path, const char *const *overrides,
+                      GError **error)
+{
+  g_autofree char *data = NULL;
+  gsize length = 0;
+  g_autoptr (GError) err = NULL;
+
+  g_return_val_if_fail (registry != NULL && path != NULL, NULL);
+
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_READ,
+                   "%s: is a directory, not an experiment file", path);
+      return NULL;
+    }
+  /* Check the size before reading, so a huge file is refused without
+   * loading it. */
+  GStatBuf st;
+  if (g_stat (path, &st) == 0 && st.st_size > DERL_EXPERIMENT_MAX_SIZE)
+    {
+      g_set_error (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_READ,
+                   "%s: too large for an experiment file (%lld bytes; at most %d)", path,
+                   (long long) st.st_size, DERL_EXPERIMENT_MAX_SIZE);
+      return NULL;
+    }
+  if (!g_file_get_contents (path, &data, &length, &err))
+    {
+      g_set_error (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_READ, "%s", err->message);
+      return NULL;
+    }
+  return derl_experiment_load_data (registry, data, length, path, overrides, error);
+}
+
+/* ---- the resolved experiment ---- */
+
+static void
+write_group (GKeyFile *out, const char *group, const DerlFeature *feature, const DerlParams *params)
+{
+  const DerlParamSpec *specs = derl_params_get_specs (params);
+
+  if (feature)
+    g_key_file_set_string (out, group, "name", derl_feature_get_name (feature));
+  for (guint i = 0; specs[i].name; i++)
+    {
+      const char *text = derl_params_get_text (params, specs[i].name);
+      g_autofree char *comment = g_strdup_printf (" %s", specs[i].doc);
+      g_key_file_set_string (out, group, specs[i].name, text ? text : "");
+      g_key_file_set_comment (out, group, specs[i].name, comment, NULL);
+    }
+}
+
+char *
+derl_experiment_to_data (const DerlExperiment *experiment, gsize *length)
+{
+  g_autoptr (GKeyFile) out = g_key_file_new ();
+  g_autofree char *header = g_strdup_printf (" Resolved by derl %s from %s: every key with its value,"
+                                             " defaults included.\n Run it again as it is with"
+                                             " derl-run; see derl-experiment(5).",
+                                             DERL_VERSION_STRING, experiment->label);
+
+  for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
+    if (experiment->params[i])
+      write_group (out, groups[i].name, experiment->features[i], experiment->params[i]);
+  g_key_file_set_comment (out, NULL, NULL, header, NULL);
+  return g_key_file_to_data (out, length, NULL);
+}

@@ -1,0 +1,288 @@
+/* derl - one plugin: opening its file, checking its descriptor, running its init. */
+#include "config.h"
+
+#include <string.h>
+#include "derl-private.h"
+
+const char *
+derl_feature_kind_name (DerlFeatureKind kind)
+{
+  switch (kind)
+    {
+    case DERL_FEATURE_ENV: return "env";
+    case DERL_FEATURE_OPTIMIZER: return "optimizer";
+    case DERL_FEATURE_PRIMITIVE: return "primitive";
+    case DERL_FEATURE_BACKEND: return "backend";
+    default: return "unknown";
+    }
+}
+
+DerlPlugin *
+derl_plugin_new (DerlRegistry *registry, const char *path)
+{
+  DerlPlugin *plugin = g_new0 (DerlPlugin, 1);
+  g_autofree char *base = g_path_get_basename (path);
+  char *dot = strrchr (base, '.');
+
+  if (dot)
+    *dot = '\0';
+  plugin->path = g_strdup (path);
+  plugin->name = g_strdup (base);
+  plugin->registry = registry;
+  plugin->pending = g_ptr_array_new_with_free_func ((GDestroyNotify) derl_feature_free);
+  return plugin;
+}
+
+void
+derl_feature_free (DerlFeature *feature)
+{
+  if (!feature)
+    return;
+  g_free (feature->name);
+  g_free (feature->description);
+  g_free (feature);
+}
+
+void
+derl_plugin_free (DerlPlugin *plugin)
+{
+  if (!plugin)
+    return;
+  g_ptr_array_unref (plugin->pending);
+  g_clear_error (&plugin->error);
+  /* Modules stay mapped: features may be referenced until exit, and
+   * unloading confuses leak checkers' symbolisation. */
+  g_free (plugin->path);
+  g_free (plugin->name);
+  g_free (plugin->description);
+  g_free (plugin->version);
+  g_free (plugin->license);
+  g_free (plugin);
+}
+
+static gboolean
+valid_feature_name (const char *name)
+{
+  if (!name || !g_ascii_isalnum (name[0]))
+    return FALSE;
+  for (const char *p = name; *p; p++)
+    if (!g_ascii_islower (*p) && !g_ascii_isdigit (*p) && *p != '-' && *p != '_')
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+fail (DerlPlugin *plugin, GError **error, GError *err)
+{
+  g_clear_error (&plugin->error);
+  plugin->error = err;
+  plugin->desc = NULL;
+  g_ptr_array_set_size (plugin->pending, 0);
+  if (plugin->module)
+    {
+      g_module_close (plugin->module);
+      plugin->module = NULL;
+    }
+  if (error)
+    *error = g_error_copy (err);
+  return FALSE;
+}
+
+static gboolean
+check_desc (DerlPlugin *plugin, const DerlPluginDesc *desc, GError **error)
+{
+  if (!desc)
+    return fail (plugin, error, g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_INVALID,
+                                             "%s: %s() returned NULL", plugin->path,
+                                             DERL_PLUGIN_ENTRY_SYMBOL));
+  plugin->abi_version = desc->abi_version;
+  if (desc->abi_version != DERL_PLUGIN_ABI_VERSION)
+    return fail (plugin, error,
+                 g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_ABI_MISMATCH,
+                              "%s: built for plugin ABI %u, but this derl uses ABI %u; "
+                              "rebuild the plugin against derl %s",
+                              plugin->path, desc->abi_version, DERL_PLUGIN_ABI_VERSION,
+                              DERL_VERSION_STRING));
+  plugin->api_major = desc->api_major;
+  plugin->api_minor = desc->api_minor;
+  if (desc->api_major != DERL_API_VERSION_MAJOR || desc->api_minor > DERL_API_VERSION_MINOR)
+    return fail (plugin, error,
+                 g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_API_TOO_NEW,
+                              "%s: built against derl API %u.%u, but this derl provides API %u.%u; "
+                              "install a newer derl or rebuild the plugin",
+                              plugin->path, desc->api_major, desc->api_minor,
+                              DERL_API_VERSION_MAJOR, DERL_API_VERSION_MINOR));
+  if (!valid_feature_name (desc->name) || !desc->init || !desc->description || !desc->version
+      || !desc->license)
+    return fail (plugin, error,
+                 g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_INVALID,
+                              "%s: malformed plugin descriptor (a valid name, a description, "
+                              "an init function, a version and a license are required)",
+                              plugin->path));
+  return TRUE;
+}
+
+gboolean
+derl_plugin_load (DerlPlugin *plugin, GError **error)
+{
+  DerlPluginGetDescFunc get_desc = NULL;
+  const DerlPluginDesc *desc;
+  GError *local = NULL;
+
+  /* No lazy binding: a plugin with unresolved symbols fails here, with the
+   * loader's message, rather than crashing later. */
+  plugin->module = g_module_open (plugin->path, G_MODULE_BIND_LOCAL);
+  if (!plugin->module)
+    return fail (plugin, error, g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_OPEN,
+                                             "cannot open plugin: %s", g_module_error ()));
+  if (!g_module_symbol (plugin->module, DERL_PLUGIN_ENTRY_SYMBOL, (gpointer *) &get_desc) || !get_desc)
+    return fail (plugin, error,
+                 g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_NO_ENTRY,
+                              "%s: not a derl plugin: it does not export %s() "
+                              "(define it with DERL_PLUGIN_DEFINE)",
+                              plugin->path, DERL_PLUGIN_ENTRY_SYMBOL));
+  desc = get_desc ();
+  if (!check_desc (plugin, desc, error))
+    return FALSE;
+
+  g_free (plugin->name);
+  plugin->name = g_strdup (desc->name);
+  plugin->description = g_strdup (desc->description);
+  plugin->version = g_strdup (desc->version);
+  plugin->license = g_strdup (desc->license);
+  plugin->desc = desc;
+
+  plugin->in_init = TRUE;
+  if (!desc->init (plugin, &local))
+    {
+      plugin->in_init = FALSE;
+      if (!local)
+        local = g_error_new_literal (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_INIT_FAILED,
+                                     "init failed without saying why");
+      GError *err = g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_INIT_FAILED,
+                                 "%s: plugin '%s' failed to initialise: %s", plugin->path,
+                                 plugin->name, local->message);
+      g_error_free (local);
+      return fail (plugin, error, err);
+    }
+  plugin->in_init = FALSE;
+  g_clear_error (&local);
+  return TRUE;
+}
+
+/* Common checks and bookkeeping of every derl_plugin_register_*(). */
+static gboolean
+register_feature (DerlPlugin *plugin, DerlFeatureKind kind, const char *name,
+                  const char *description, gconstpointer vtable, const DerlParamSpec *params,
+                  GError **error)
+{
+  g_autofree char *owner = NULL;
+  DerlFeature *feature;
+
+  g_return_val_if_fail (plugin != NULL, FALSE);
+  if (!plugin->in_init)
+    {
+      g_set_error (error, DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_INVALID,
+                   "plugin '%s': features can only be registered from the plugin's init",
+                   plugin->name);
+      return FALSE;
+    }
+  if (!valid_feature_name (name))
+    {
+      g_set_error (error, DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_INVALID,
+                   "plugin '%s': invalid %s name '%s' (use lower case letters, digits, '-' and '_')",
+                   plugin->name, derl_feature_kind_name (kind), name ? name : "(null)");
+      return FALSE;
+    }
+  owner = g_strdup_printf ("%s '%s'", derl_feature_kind_name (kind), name);
+  if (!description || !*description)
+    {
+      g_set_error (error, DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_INVALID,
+                   "plugin '%s': %s has no description", plugin->name, owner);
+      return FALSE;
+    }
+  if (!derl_param_specs_check (params, owner, error))
+    return FALSE;
+  const DerlFeature *other = derl_registry_find_pending (plugin->registry, kind, name, plugin);
+  if (other)
+    {
+      g_set_error (error, DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_DUPLICATE,
+                   "plugin '%s': %s is already provided by %s", plugin->name, owner,
+                   other->plugin->path);
+      return FALSE;
+    }
+
+  feature = g_new0 (DerlFeature, 1);
+  feature->kind = kind;
+  feature->name = g_strdup (name);
+  feature->description = g_strdup (description);
+  feature->params = params;
+  feature->vtable = vtable;
+  feature->plugin = plugin;
+  g_ptr_array_add (plugin->pending, feature);
+  return TRUE;
+}
+
+gboolean
+derl_plugin_register_env (DerlPlugin *plugin, const char *name, const char *description,
+                          const DerlEnvVTable *vtable, const DerlParamSpec *params, GError **error)
+{
+  if (!vtable || !vtable->create || !vtable->destroy || !vtable->reset || !vtable->step
+      || (!vtable->get_state) != (!vtable->set_state))
+    {
+      g_set_error (error, DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_INVALID,
+                   "plugin '%s': env '%s' needs create, destroy, reset and step "
+                   "(and get_state and set_state together or neither)",
+                   plugin ? plugin->name : "?", name ? name : "(null)");
+      return FALSE;
+    }
+  return register_feature (plugin, DERL_FEATURE_ENV, name, description, vtable, params, error);
+}
+
+const char *
+derl_plugin_get_name (const DerlPlugin *plugin)
+{
+  return plugin->name;
+}
+
+const char *
+derl_plugin_get_path (const DerlPlugin *plugin)
+{
+  return plugin->path;
+}
+
+const DerlPluginDesc *
+derl_plugin_get_desc_of (const DerlPlugin *plugin)
+{
+  return plugin->desc;
+}
+
+gboolean
+derl_plugin_is_available (const DerlPlugin *plugin)
+{
+  return plugin->error == NULL && plugin->desc != NULL;
+}
+
+const GError *
+derl_plugin_get_error (const DerlPlugin *plugin)
+{
+  return plugin->error;
+}
+
+const char *
+derl_plugin_get_version (const DerlPlugin *plugin)
+{
+  return plugin->version;
+}
+
+const char *
+derl_plugin_get_license (const DerlPlugin *plugin)
+{
+  return plugin->license;
+}
+
+const char *
+derl_plugin_get_description (const DerlPlugin *plugin)
+{
+  return plugin->description;
+}
