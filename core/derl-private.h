@@ -7,10 +7,10 @@ G_BEGIN_DECLS
 
 /* suggest.c: the candidate closest to @name by edit distance when it is a
  * plausible typo (distance <= max(1, len/3)), else NULL.  Not copied. */
-const char *derl_suggest_closest (const char *name, const char *const *candidates, gsize n_candidates);
+const char *_derl_suggest_closest (const char *name, const char *const *candidates, gsize n_candidates);
 
-/* levenshtein distance between two strings (bytes) */
-guint derl_edit_distance (const char *a, const char *b);
+/* edit distance (with adjacent transpositions) between two strings, in bytes */
+guint _derl_edit_distance (const char *a, const char *b);
 
 /* registry.c: internal plugin and feature structs. */
 struct _DerlFeature {
@@ -42,14 +42,15 @@ struct _DerlPlugin {
 };
 
 /* plugin.c */
-DerlPlugin *derl_plugin_new (DerlRegistry *registry, const char *path);
-void derl_plugin_free (DerlPlugin *plugin);
+DerlPlugin *_derl_plugin_new (DerlRegistry *registry, const char *path);
+void _derl_plugin_free (DerlPlugin *plugin);
 /* Opens, checks and initialises; records and returns the error. */
-gboolean derl_plugin_load (DerlPlugin *plugin, GError **error);
-void derl_feature_free (DerlFeature *feature);
+gboolean _derl_plugin_load (DerlPlugin *plugin, GError **error);
+void _derl_feature_free (DerlFeature *feature);
 
 /* registry.c */
-const DerlFeature *derl_registry_find_pending (const DerlRegistry *registry, DerlFeatureKind kind,
+const DerlPlugin *_derl_registry_find_usable_plugin (const DerlRegistry *registry, const char *name);
+const DerlFeature *_derl_registry_find_pending (const DerlRegistry *registry, DerlFeatureKind kind,
                                                const char *name, const DerlPlugin *also);
 
 G_END_DECLS

@@ -285,14 +285,15 @@ load_group_keys (Loader *l, const GroupInfo *g, const DerlFeature *feature, Derl
             g_ptr_array_add (names, (gpointer) specs[j].name);
           if (feature)
             g_ptr_array_add (names, "name");
-          const char *near = derl_suggest_closest (key, (const char *const *) names->pdata, names->len);
+          const char *near = _derl_suggest_closest (key, (const char *const *) names->pdata, names->len);
           g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
           add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_KEY, "%s: [%s] %s: unknown key%s%s", where,
                      g->name, key, owner, hint);
           continue;
         }
       g_autofree char *value = g_key_file_get_string (l->keys, g->name, key, &err);
-      if (!value)
+      /* GKeyFile returns the value *and* an error for a bad escape. */
+      if (!value || err)
         {
           add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [%s] %s: %s", where, g->name, key,
                      err->message);
@@ -340,7 +341,7 @@ check_env (Loader *l, DerlExperiment *experiment)
           g_string_append_printf (names, "%s%s", i ? ", " : "", spec->splits[i].name);
           g_ptr_array_add (arr, (gpointer) spec->splits[i].name);
         }
-      const char *near = derl_suggest_closest (split, (const char *const *) arr->pdata, arr->len);
+      const char *near = _derl_suggest_closest (split, (const char *const *) arr->pdata, arr->len);
       g_autofree char *where = origin (l, "evaluate", "split");
       g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
       add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
@@ -359,7 +360,7 @@ validate (Loader *l)
   for (guint i = 0; present[i]; i++)
     if (!find_group (present[i]))
       {
-        const char *near = derl_suggest_closest (present[i], group_names, G_N_ELEMENTS (groups));
+        const char *near = _derl_suggest_closest (present[i], group_names, G_N_ELEMENTS (groups));
         g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
         add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_GROUP, "%s: [%s]: unknown group%s (groups: %s)",
                    l->label, present[i], hint, "experiment, evaluate, env");

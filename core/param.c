@@ -127,7 +127,7 @@ choices_count (const char *const *choices)
 static char *
 error_with_suggestion (const char *text, const char *const *choices)
 {
-  const char *near = derl_suggest_closest (text, choices, choices_count (choices));
+  const char *near = _derl_suggest_closest (text, choices, choices_count (choices));
   return near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
 }
 

@@ -18,7 +18,7 @@ derl_feature_kind_name (DerlFeatureKind kind)
 }
 
 DerlPlugin *
-derl_plugin_new (DerlRegistry *registry, const char *path)
+_derl_plugin_new (DerlRegistry *registry, const char *path)
 {
   DerlPlugin *plugin = g_new0 (DerlPlugin, 1);
   g_autofree char *base = g_path_get_basename (path);
@@ -29,12 +29,12 @@ derl_plugin_new (DerlRegistry *registry, const char *path)
   plugin->path = g_strdup (path);
   plugin->name = g_strdup (base);
   plugin->registry = registry;
-  plugin->pending = g_ptr_array_new_with_free_func ((GDestroyNotify) derl_feature_free);
+  plugin->pending = g_ptr_array_new_with_free_func ((GDestroyNotify) _derl_feature_free);
   return plugin;
 }
 
 void
-derl_feature_free (DerlFeature *feature)
+_derl_feature_free (DerlFeature *feature)
 {
   if (!feature)
     return;
@@ -44,7 +44,7 @@ derl_feature_free (DerlFeature *feature)
 }
 
 void
-derl_plugin_free (DerlPlugin *plugin)
+_derl_plugin_free (DerlPlugin *plugin)
 {
   if (!plugin)
     return;
@@ -123,7 +123,7 @@ check_desc (DerlPlugin *plugin, const DerlPluginDesc *desc, GError **error)
 }
 
 gboolean
-derl_plugin_load (DerlPlugin *plugin, GError **error)
+_derl_plugin_load (DerlPlugin *plugin, GError **error)
 {
   DerlPluginGetDescFunc get_desc = NULL;
   const DerlPluginDesc *desc;
@@ -144,6 +144,12 @@ derl_plugin_load (DerlPlugin *plugin, GError **error)
   desc = get_desc ();
   if (!check_desc (plugin, desc, error))
     return FALSE;
+  const DerlPlugin *other = _derl_registry_find_usable_plugin (plugin->registry, desc->name);
+  if (other)
+    return fail (plugin, error,
+                 g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_DUPLICATE,
+                              "%s: plugin '%s' is shadowed by %s, found earlier in the search path",
+                              plugin->path, desc->name, other->path));
 
   g_free (plugin->name);
   plugin->name = g_strdup (desc->name);
@@ -203,7 +209,7 @@ register_feature (DerlPlugin *plugin, DerlFeatureKind kind, const char *name,
     }
   if (!derl_param_specs_check (params, owner, error))
     return FALSE;
-  const DerlFeature *other = derl_registry_find_pending (plugin->registry, kind, name, plugin);
+  const DerlFeature *other = _derl_registry_find_pending (plugin->registry, kind, name, plugin);
   if (other)
     {
       g_set_error (error, DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_DUPLICATE,

@@ -33,7 +33,7 @@ derl_registry_new (void)
   g_array_set_clear_func (registry->search, search_dir_clear);
   registry->path_strv = g_ptr_array_new ();
   g_ptr_array_add (registry->path_strv, NULL);
-  registry->plugins = g_ptr_array_new_with_free_func ((GDestroyNotify) derl_plugin_free);
+  registry->plugins = g_ptr_array_new_with_free_func ((GDestroyNotify) _derl_plugin_free);
   registry->features = g_ptr_array_new ();
   return registry;
 }
@@ -189,8 +189,8 @@ derl_registry_scan (DerlRegistry *registry)
     }
 }
 
-static const DerlPlugin *
-find_usable_plugin (const DerlRegistry *registry, const char *name)
+const DerlPlugin *
+_derl_registry_find_usable_plugin (const DerlRegistry *registry, const char *name)
 {
   for (guint i = 0; i < registry->plugins->len; i++)
     {
@@ -205,27 +205,16 @@ gboolean
 derl_registry_load_file (DerlRegistry *registry, const char *path, GError **error)
 {
   DerlPlugin *plugin;
-  const DerlPlugin *other;
 
   g_return_val_if_fail (registry != NULL && path != NULL, FALSE);
 
-  plugin = derl_plugin_new (registry, path);
-  g_ptr_array_add (registry->plugins, plugin);
-  if (!derl_plugin_load (plugin, error))
-    return FALSE;
-
-  other = find_usable_plugin (registry, plugin->name);
-  if (other && other != plugin)
+  plugin = _derl_plugin_new (registry, path);
+  if (!_derl_plugin_load (plugin, error))
     {
-      g_set_error (&plugin->error, DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_DUPLICATE,
-                   "%s: plugin '%s' is shadowed by %s, found earlier in the search path",
-                   plugin->path, plugin->name, other->path);
-      g_ptr_array_set_size (plugin->pending, 0);
-      plugin->desc = NULL;
-      if (error)
-        *error = g_error_copy (plugin->error);
+      g_ptr_array_add (registry->plugins, plugin);
       return FALSE;
     }
+  g_ptr_array_add (registry->plugins, plugin);
   for (guint i = 0; i < plugin->pending->len; i++)
     g_ptr_array_add (registry->features, plugin->pending->pdata[i]);
   return TRUE;
@@ -270,7 +259,7 @@ derl_registry_find (const DerlRegistry *registry, DerlFeatureKind kind, const ch
 }
 
 const DerlFeature *
-derl_registry_find_pending (const DerlRegistry *registry, DerlFeatureKind kind, const char *name,
+_derl_registry_find_pending (const DerlRegistry *registry, DerlFeatureKind kind, const char *name,
                             const DerlPlugin *also)
 {
   const DerlFeature *f = derl_registry_find (registry, kind, name);
@@ -330,7 +319,7 @@ derl_registry_suggest (const DerlRegistry *registry, int kind, const char *name)
       if (kind < 0 || (int) f->kind == kind)
         g_ptr_array_add (names, f->name);
     }
-  best = derl_suggest_closest (name, (const char *const *) names->pdata, names->len);
+  best = _derl_suggest_closest (name, (const char *const *) names->pdata, names->len);
   return g_strdup (best);
 }
 

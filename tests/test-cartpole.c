@@ -31,8 +31,11 @@ static DerlParams *params;
 static void
 report_plugins (void)
 {
+  const char *const *path = derl_registry_get_search_path (registry);
   guint n = derl_registry_get_n_plugins (registry);
 
+  for (guint i = 0; path[i] != NULL; i++)
+    g_printerr ("  searched %s\n", path[i]);
   for (guint i = 0; i < n; i++)
     {
       const DerlPlugin *plugin = derl_registry_get_plugin (registry, i);

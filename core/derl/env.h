@@ -82,7 +82,8 @@ typedef struct {
 /**
  * DerlEnvVTable:
  * @create: makes an instance from validated @params, fills @spec and sets
- *   @state; returns FALSE with @error set on failure
+ *   @state; returns FALSE with @error set on failure, having freed whatever
+ *   it allocated (destroy is not called then)
  * @destroy: frees an instance
  * @reset: starts task @task_index of split @split (an index into
  *   spec.splits); @rng is the episode's own stream, for envs whose start

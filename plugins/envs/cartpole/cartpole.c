@@ -8,6 +8,8 @@
  * for bit where the same libm sin()/cos() is used.  Build with
  * -ffp-contract=off: a fused multiply-add would change the last bits.
  */
+#include "config.h"
+
 #define G_LOG_DOMAIN "derl-cartpole"
 
 #include <math.h>
@@ -248,4 +250,4 @@ derl_cartpole_plugin_init (DerlPlugin *plugin, GError **error)
 }
 
 DERL_PLUGIN_DEFINE ("cartpole", "CartPole-v1, the classic pole-balancing task (Gymnasium)",
-                    derl_cartpole_plugin_init, "1.0.0", "LGPL-2.1-or-later")
+                    derl_cartpole_plugin_init, PACKAGE_VERSION, "LGPL-2.1-or-later")

@@ -1,0 +1,126 @@
+#!/bin/sh
+# Tests of the command-line programs: derl-run and derl-inspect, their exit
+# statuses, the run directory, determinism across threads, rerunning the
+# resolved experiment, and never overwriting a run.
+set -u
+: "${top_builddir:=.}" "${top_srcdir:=.}"
+top_builddir=$(cd "$top_builddir" && pwd) top_srcdir=$(cd "$top_srcdir" && pwd)
+RUN="$top_builddir/core/derl-run"
+INSPECT="$top_builddir/core/derl-inspect"
+QUICK="$top_srcdir/data/experiments/quickstart.ini"
+T="$top_builddir/tests/tmp-cli-$$"
+rm -rf "$T" && mkdir -p "$T" || exit 99
+trap 'rm -rf "$T"' EXIT
+passed=0 failed=0
+
+ok () { passed=$((passed + 1)); }
+fail () { failed=$((failed + 1)); echo "FAIL: $*"; }
+# expect STATUS DESCRIPTION -- COMMAND...: runs COMMAND, output in $T/out and $T/err
+expect () {
+  want=$1 what=$2; shift 3
+  "$@" >"$T/out" 2>"$T/err"; got=$?
+  if [ "$got" -eq "$want" ]; then ok; else fail "$what: exit $got, expected $want"; sed 's/^/  | /' "$T/err"; fi
+}
+contains () { # FILE TEXT DESCRIPTION
+  if grep -qF -- "$2" "$1"; then ok; else fail "$3: '$2' not in $1"; sed 's/^/  | /' "$1"; fi
+}
+episodes () { grep '"event":"episode"' "$1/metrics.jsonl"; }
+
+# -- version and help
+expect 0 "--version" -- "$RUN" --version
+contains "$T/out" "derl-run 0.1.0 (plugin ABI 1, API 1.0)" "--version"
+expect 0 "--help" -- "$RUN" --help
+for opt in --validate --output --seed --threads --set --plugin-path --quiet --version; do
+  contains "$T/out" "$opt" "--help lists $opt"
+done
+expect 2 "unknown option" -- "$RUN" --frobnicate "$QUICK"
+contains "$T/err" "Unknown option --frobnicate" "unknown option message"
+expect 2 "no experiment" -- "$RUN"
+contains "$T/err" "expected exactly one experiment file" "no experiment message"
+expect 2 "two experiments" -- "$RUN" "$QUICK" "$QUICK"
+
+# -- --validate prints the resolved experiment
+expect 0 "--validate" -- "$RUN" --validate "$QUICK"
+contains "$T/out" "[env]" "resolved experiment"
+contains "$T/out" "max_steps=500" "defaults filled in"
+contains "$T/out" "episodes=200" "file values kept"
+expect 0 "--validate --seed" -- "$RUN" --validate --seed 9 --set env.max_steps=77 "$QUICK"
+contains "$T/out" "seed=9" "--seed applied"
+contains "$T/out" "max_steps=77" "--set applied"
+[ ! -e runs ] && ok || fail "--validate created a run directory"
+
+# -- bad input: exit 2, the message names file, group, key
+printf '[experiment]\nseed = many\n[env]\nname = cartpole\nmax_stepz = 3\n' >"$T/bad.ini"
+expect 2 "invalid experiment" -- "$RUN" --validate "$T/bad.ini"
+contains "$T/err" "bad.ini: [experiment] seed = many: 'many' is not an integer" "type error message"
+contains "$T/err" "bad.ini: [env] max_stepz: unknown key for env 'cartpole'; did you mean 'max_steps'?" "unknown key message"
+expect 2 "bad --seed" -- "$RUN" --seed=-3 "$QUICK"
+contains "$T/err" "[experiment] seed = -3: -3 is out of range" "--seed validated"
+expect 2 "bad --threads" -- "$RUN" -j 0 "$QUICK"
+expect 2 "missing file" -- "$RUN" "$T/nope.ini"
+contains "$T/err" "nope.ini" "missing file named"
+
+# -- a run: its directory, determinism on 1 and 2 threads
+expect 0 "run, 1 thread" -- "$RUN" -q -j 1 -o "$T/a" "$QUICK"
+[ ! -s "$T/out" ] && ok || fail "--quiet printed something"
+for f in experiment.ini metrics.jsonl summary.json; do
+  [ -s "$T/a/$f" ] && ok || fail "run directory lacks $f"
+done
+[ "$(episodes "$T/a" | wc -l)" -eq 200 ] && ok || fail "expected 200 episode events"
+contains "$T/a/metrics.jsonl" '"event":"summary"' "summary event"
+contains "$T/a/summary.json" '"episodes" : 200' "summary.json"
+expect 0 "run, 2 threads" -- "$RUN" -j 2 -o "$T/b" "$QUICK"
+contains "$T/out" "evaluate: env cartpole, split test, random policy, seed 1, 2 threads" "summary header"
+contains "$T/out" "run directory   $T/b" "summary names the run directory"
+episodes "$T/a" >"$T/a.ep"; episodes "$T/b" >"$T/b.ep"
+cmp -s "$T/a.ep" "$T/b.ep" && ok || fail "1 and 2 threads gave different episodes"
+grep -F '"mean_return"' "$T/a/summary.json" >"$T/a.mean"
+grep -F '"mean_return"' "$T/b/summary.json" >"$T/b.mean"
+cmp -s "$T/a.mean" "$T/b.mean" && ok || fail "1 and 2 threads gave different summaries"
+# The resolved experiment runs again as is, to the same numbers.
+expect 0 "rerun resolved" -- "$RUN" -q -o "$T/c" "$T/a/experiment.ini"
+episodes "$T/c" >"$T/c.ep"
+cmp -s "$T/a.ep" "$T/c.ep" && ok || fail "rerunning the resolved experiment changed the numbers"
+cmp -s "$T/a/experiment.ini" "$T/c/experiment.ini" && fail "resolved header should name its source" || ok
+# Another seed, other numbers.
+expect 0 "run, seed 2" -- "$RUN" -q --seed 2 -o "$T/d" "$QUICK"
+episodes "$T/d" >"$T/d.ep"
+cmp -s "$T/a.ep" "$T/d.ep" && fail "seed 2 gave the numbers of seed 1" || ok
+
+# -- nothing already written is lost
+cp "$T/a/metrics.jsonl" "$T/a.saved"
+expect 2 "existing output" -- "$RUN" -q -o "$T/a" "$QUICK"
+contains "$T/err" "exists and is not an empty directory" "existing output message"
+cmp -s "$T/a/metrics.jsonl" "$T/a.saved" && ok || fail "an existing run was modified"
+mkdir "$T/empty"
+expect 0 "empty output dir" -- "$RUN" -q -o "$T/empty" "$QUICK"
+# Default output: runs/NAME-N, the first free N.
+(cd "$T" && "$RUN" -q "$QUICK" && "$RUN" -q "$QUICK") >/dev/null 2>&1
+[ -d "$T/runs/quickstart-1" ] && [ -d "$T/runs/quickstart-2" ] && ok || fail "default run directories"
+
+# -- derl-inspect
+expect 0 "inspect list" -- "$INSPECT"
+contains "$T/out" "env        cartpole" "list shows cartpole"
+contains "$T/out" "available" "list shows availability"
+expect 0 "inspect cartpole" -- "$INSPECT" cartpole
+contains "$T/out" "max_steps" "cartpole's parameter"
+contains "$T/out" "accepts an integer in [1, 10000000]" "its range"
+contains "$T/out" "signals         upright centered" "its signals"
+expect 0 "inspect --json" -- "$INSPECT" --json cartpole
+contains "$T/out" '"name" : "max_steps"' "json parameter"
+expect 0 "inspect group" -- "$INSPECT" experiment
+contains "$T/out" "seed" "core group keys"
+expect 1 "inspect unknown" -- "$INSPECT" cartpol
+contains "$T/err" "did you mean 'cartpole'?" "inspect suggestion"
+expect 0 "--exists found" -- "$INSPECT" --exists cartpole
+expect 1 "--exists missing" -- "$INSPECT" --exists household
+expect 2 "inspect bad option" -- "$INSPECT" --nope
+# Broken plugins are listed with their reason; the good ones still load.
+expect 0 "inspect with fixtures" -- "$INSPECT" --plugin-path "$top_builddir/tests/plugins"
+contains "$T/out" "unavailable: " "unavailable plugins listed"
+contains "$T/out" "fixture-env" "fixture env listed"
+contains "$T/out" "built for plugin ABI 42" "ABI reason listed"
+expect 1 "--exists for a failed plugin's feature" -- "$INSPECT" --plugin-path "$top_builddir/tests/plugins" --exists fixture-ghost
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,62 @@
+#!/bin/sh
+# Hostile experiment files given to derl-run: truncated, binary, huge, odd
+# paths.  Each must be refused with exit status 2 and a message naming the
+# file; never a crash (a signal gives a status above 128).
+set -u
+: "${top_builddir:=.}" "${top_srcdir:=.}"
+top_builddir=$(cd "$top_builddir" && pwd) top_srcdir=$(cd "$top_srcdir" && pwd)
+RUN="$top_builddir/core/derl-run"
+QUICK="$top_srcdir/data/experiments/quickstart.ini"
+T="$top_builddir/tests/tmp-hostile-$$"
+rm -rf "$T" && mkdir -p "$T" || exit 99
+trap 'rm -rf "$T"' EXIT
+passed=0 failed=0
+
+refused () { # FILE DESCRIPTION
+  "$RUN" --validate "$1" >"$T/out" 2>"$T/err"; got=$?
+  if [ "$got" -ne 2 ]; then
+    failed=$((failed + 1)); echo "FAIL: $2: exit $got, expected 2"; sed 's/^/  | /' "$T/err"
+  elif ! grep -qF "$(basename "$1")" "$T/err"; then
+    failed=$((failed + 1)); echo "FAIL: $2: message does not name the file"; sed 's/^/  | /' "$T/err"
+  else
+    passed=$((passed + 1))
+  fi
+}
+loads_or_refused () { # FILE DESCRIPTION: any answer but a crash
+  "$RUN" --validate "$1" >/dev/null 2>&1; got=$?
+  if [ "$got" -eq 0 ] || [ "$got" -eq 2 ]; then passed=$((passed + 1))
+  else failed=$((failed + 1)); echo "FAIL: $2: exit $got"; fi
+}
+
+size=$(wc -c <"$QUICK")
+# Every truncation of the quick-start experiment.
+n=0
+while [ "$n" -lt "$size" ]; do
+  head -c "$n" "$QUICK" >"$T/trunc.ini"
+  loads_or_refused "$T/trunc.ini" "truncated at $n bytes"
+  n=$((n + 7))
+done
+# Truncations that cut the [env] group off are refused.
+head -c 40 "$QUICK" >"$T/cut.ini"; refused "$T/cut.ini" "truncated before [env]"
+# Binary.
+head -c 4096 /dev/urandom >"$T/random.ini"; refused "$T/random.ini" "random bytes"
+printf '[env]\000name = cartpole\n' >"$T/nul.ini"; refused "$T/nul.ini" "NUL byte"
+printf '[env]\nname = cart\377pole\n' >"$T/latin.ini"; refused "$T/latin.ini" "invalid UTF-8"
+for so in "$top_builddir"/core/.libs/libderl-1.so*; do [ -f "$so" ] && cp "$so" "$T/elf.ini" && break; done
+refused "$T/elf.ini" "a shared library"
+# Huge.
+head -c 3000000 /dev/zero | tr '\0' '#' >"$T/huge.ini"; refused "$T/huge.ini" "3 MB of comments"
+awk 'BEGIN { print "[env]"; printf "name = "; for (i = 0; i < 200000; i++) printf "cartpole"; print "" }' >"$T/longline.ini"
+refused "$T/longline.ini" "a 1.6 MB line"
+awk 'BEGIN { for (i = 0; i < 20000; i++) printf "[g%d]\nk = v\n", i }' >"$T/groups.ini"
+refused "$T/groups.ini" "20000 groups"
+# Odd values and paths.
+printf '[env]\nname = cartpole\nmax_steps = 99999999999999999999999\n' >"$T/bigint.ini"; refused "$T/bigint.ini" "integer overflow"
+printf '[env]\nname = cartpole\nmax_steps = \\\n' >"$T/escape.ini"; refused "$T/escape.ini" "dangling escape"
+printf '[env]\nname = cartpole\n[env]\nname = household\n' >"$T/twice.ini"; refused "$T/twice.ini" "group twice"
+refused "$T" "a directory"
+refused "$T/does-not-exist.ini" "a missing file"
+: >"$T/empty.ini"; refused "$T/empty.ini" "an empty file"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
