@@ -21,7 +21,7 @@ static const GOptionEntry entries[] = {
   { "plugin-path", 0, 0, G_OPTION_ARG_STRING, &opt_plugin_path,
     "Search these directories for plugins first (':'-separated)", "DIRS" },
   { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL },
-  { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_args, NULL, "[NAME]" },
+  { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_args, NULL, NULL },
   G_OPTION_ENTRY_NULL
 };
 
@@ -144,10 +144,9 @@ print_specs (const DerlParamSpec *specs)
     {
       g_autofree char *accepts = derl_param_spec_describe (&specs[i]);
       printf ("  %s\n", specs[i].name);
-      printf ("      type %s, %s%s%s\n", derl_param_type_name (specs[i].type),
+      printf ("      type %s, %s%s\n", derl_param_type_name (specs[i].type),
               (specs[i].flags & DERL_PARAM_REQUIRED) ? "required" : "default ",
-              (specs[i].flags & DERL_PARAM_REQUIRED) ? "" : specs[i].default_value,
-              "");
+              (specs[i].flags & DERL_PARAM_REQUIRED) ? "" : specs[i].default_value);
       printf ("      accepts %s\n", accepts);
       printf ("      %s\n", specs[i].doc);
     }

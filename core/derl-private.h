@@ -22,10 +22,6 @@ struct _DerlFeature {
   DerlPlugin *plugin;
 };
 
-G_END_DECLS
-
-G_BEGIN_DECLS
-
 struct _DerlPlugin {
   char *path;
   char *name;          /* from the descriptor, else the file's basename */

@@ -39,7 +39,7 @@ parse_options (Options *o, int *argc, char ***argv, GError **error)
       "Search these directories for plugins first (':'-separated)", "DIRS" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, "Print nothing but errors", NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &o->version, "Print the version and exit", NULL },
-    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->args, NULL, "EXPERIMENT.ini" },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->args, NULL, NULL },
     G_OPTION_ENTRY_NULL
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("EXPERIMENT.ini");
@@ -82,22 +82,38 @@ collect_overrides (const Options *o)
   return overrides;
 }
 
-/* runs/NAME-N with the first N not taken. */
+/* Creates runs/NAME-N with the first N not taken; mkdir claims it, so two
+ * runs started together never share a directory. */
 static char *
-default_output (const char *experiment_path)
+make_default_output (const char *experiment_path, GError **error)
 {
   g_autofree char *base = g_path_get_basename (experiment_path);
   char *dot = strrchr (base, '.');
 
   if (dot && dot != base)
     *dot = '\0';
-  for (guint n = 1;; n++)
+  if (g_mkdir_with_parents ("runs", 0755) != 0)
+    {
+      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_IO, "runs: cannot create: %s", g_strerror (errno));
+      return NULL;
+    }
+  for (guint n = 1; n < G_MAXUINT; n++)
     {
       char *dir = g_strdup_printf ("runs%c%s-%u", G_DIR_SEPARATOR, base, n);
-      if (!g_file_test (dir, G_FILE_TEST_EXISTS))
+      if (g_mkdir (dir, 0755) == 0)
         return dir;
+      int saved = errno;
+      if (saved != EEXIST)
+        {
+          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_IO, "%s: cannot create: %s", dir,
+                       g_strerror (saved));
+          g_free (dir);
+          return NULL;
+        }
       g_free (dir);
     }
+  g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_IO, "runs: no free run directory name");
+  return NULL;
 }
 
 /* Creates @dir, which must not exist or be an empty directory. */
@@ -232,7 +248,9 @@ run (const Options *o, const char *path)
   experiment = derl_experiment_load (registry, path, (const char *const *) overrides->pdata, &error);
   if (!experiment)
     {
-      fprintf (stderr, "%s\n", error->message);
+      /* Validation messages start with the file name; read errors are GLib's. */
+      fprintf (stderr, "%s%s\n", error->code == DERL_EXPERIMENT_ERROR_READ ? "derl-run: " : "",
+               error->message);
       return EXIT_BAD_INPUT;
     }
   resolved = derl_experiment_to_data (experiment, NULL);
@@ -242,8 +260,8 @@ run (const Options *o, const char *path)
       return EXIT_OK;
     }
 
-  dir = o->output ? g_strdup (o->output) : default_output (path);
-  if (!make_run_dir (dir, &error))
+  dir = o->output ? g_strdup (o->output) : make_default_output (path, &error);
+  if (!dir || (o->output && !make_run_dir (dir, &error)))
     {
       fprintf (stderr, "derl-run: %s\n", error->message);
       return error->code == DERL_RUN_ERROR_EXISTS ? EXIT_BAD_INPUT : EXIT_RUNTIME;

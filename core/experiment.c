@@ -20,7 +20,7 @@ static const DerlParamSpec experiment_specs[] = {
 };
 
 static const DerlParamSpec evaluate_specs[] = {
-  DERL_PARAM_INT_RANGE ("episodes", "100", 1, 100000000, "how many episodes to run"),
+  DERL_PARAM_INT_RANGE ("episodes", "100", 1, 10000000, "how many episodes to run"),
   DERL_PARAM_STRING ("split", "test", "the env's task split to draw tasks from (see derl-inspect ENV)"),
   DERL_PARAM_END
 };

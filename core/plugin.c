@@ -134,7 +134,8 @@ _derl_plugin_load (DerlPlugin *plugin, GError **error)
   plugin->module = g_module_open (plugin->path, G_MODULE_BIND_LOCAL);
   if (!plugin->module)
     return fail (plugin, error, g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_OPEN,
-                                             "cannot open plugin: %s", g_module_error ()));
+                                             "%s: cannot open plugin: %s", plugin->path,
+                                             g_module_error ()));
   if (!g_module_symbol (plugin->module, DERL_PLUGIN_ENTRY_SYMBOL, (gpointer *) &get_desc) || !get_desc)
     return fail (plugin, error,
                  g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_NO_ENTRY,

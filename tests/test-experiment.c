@@ -123,7 +123,7 @@ START_TEST (test_wrong_type)
   assert_fails ("[evaluate]\nepisodes = lots\n[env]\nname = cartpole\n", NULL,
                 DERL_EXPERIMENT_ERROR_INVALID_VALUE,
                 "exp.ini: [evaluate] episodes = lots: 'lots' is not an integer "
-                "(expected an integer in [1, 100000000])", NULL);
+                "(expected an integer in [1, 10000000])", NULL);
   assert_fails (FIXTURE "scale = half\n", NULL, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
                 "exp.ini: [env] scale = half: 'half' is not a finite number (expected a number in [0, 1])",
                 NULL);
