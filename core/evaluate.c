@@ -14,6 +14,7 @@ typedef struct {
   gint done;       /* episodes finished (atomic) */
   GMutex lock;
   GCond cond;
+  guint running;   /* workers still running, under lock */
   GError *error;   /* first failure, under lock */
 } EvalJob;
 
@@ -88,16 +89,14 @@ worker (gpointer data)
         break;
       if (!run_episode (env, job, i, &job->results[i], &err))
         break;
-      g_mutex_lock (&job->lock);
-      job->done++;
-      g_cond_signal (&job->cond);
-      g_mutex_unlock (&job->lock);
+      g_atomic_int_inc (&job->done);
     }
   g_mutex_lock (&job->lock);
   if (err && !job->error)
     job->error = g_steal_pointer (&err);
   if (job->error)
     g_atomic_int_set (&job->next, (gint) job->n_episodes); /* stop the others */
+  job->running--;
   g_cond_signal (&job->cond);
   g_mutex_unlock (&job->lock);
   return NULL;
@@ -179,31 +178,31 @@ derl_evaluate_run (const DerlExperiment *experiment, guint n_threads, DerlMetric
   g_cond_init (&job.cond);
 
   n_threads = CLAMP (n_threads, 1, job.n_episodes);
+  job.running = n_threads;
   for (guint t = 0; t < n_threads; t++)
     g_ptr_array_add (threads, g_thread_new ("derl-evaluate", worker, &job));
 
-  /* Progress as episodes complete; the log is written afterwards in episode
-   * order, so that it is the same on any number of threads. */
+  /* Progress every 100 ms until the workers are done; the log is written
+   * afterwards in episode order, so that it is the same on any number of
+   * threads. */
   g_mutex_lock (&job.lock);
-  for (;;)
+  while (job.running > 0)
     {
-      guint done = (guint) job.done;
-      if (progress)
+      gint64 until = g_get_monotonic_time () + 100 * G_TIME_SPAN_MILLISECOND;
+      while (job.running > 0 && g_cond_wait_until (&job.cond, &job.lock, until))
+        ;
+      if (progress && job.running > 0)
         {
           g_mutex_unlock (&job.lock);
-          progress (done, job.n_episodes, user_data);
+          progress ((guint) g_atomic_int_get (&job.done), job.n_episodes, user_data);
           g_mutex_lock (&job.lock);
         }
-      if (job.done >= (gint) job.n_episodes || job.error)
-        break;
-      gint64 until = g_get_monotonic_time () + 100 * G_TIME_SPAN_MILLISECOND;
-      while (job.done == (gint) done && !job.error && job.done < (gint) job.n_episodes)
-        if (!g_cond_wait_until (&job.cond, &job.lock, until))
-          break;
     }
   g_mutex_unlock (&job.lock);
   for (guint t = 0; t < threads->len; t++)
     g_thread_join (threads->pdata[t]);
+  if (progress)
+    progress ((guint) g_atomic_int_get (&job.done), job.n_episodes, user_data);
 
   if (job.error)
     {

@@ -3,14 +3,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib/gstdio.h>
 #include "derl-private.h"
 
+/* Events are gathered into whole lines and written with write(2) at most
+ * every second or 64 KiB, so a log never ends in half a line. */
+#define FLUSH_BYTES (64 * 1024)
+#define FLUSH_USEC G_USEC_PER_SEC
+
 struct _DerlMetrics {
   char *path;
-  FILE *file;
+  int fd;
+  GString *pending;
+  gint64 last_flush;
   JsonGenerator *generator;
   JsonNode *root;
 };
@@ -33,10 +40,39 @@ derl_metrics_open (const char *path, GError **error)
     }
   metrics = g_new0 (DerlMetrics, 1);
   metrics->path = g_strdup (path);
-  metrics->file = fdopen (fd, "w");
+  metrics->fd = fd;
+  metrics->pending = g_string_sized_new (FLUSH_BYTES + 1024);
+  metrics->last_flush = g_get_monotonic_time ();
   metrics->generator = json_generator_new ();
   metrics->root = json_node_alloc ();
   return metrics;
+}
+
+gboolean
+derl_metrics_flush (DerlMetrics *metrics, GError **error)
+{
+  gsize done = 0;
+
+  g_return_val_if_fail (metrics != NULL, FALSE);
+  while (done < metrics->pending->len)
+    {
+      gssize n = write (metrics->fd, metrics->pending->str + done, metrics->pending->len - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          int saved = errno;
+          /* Keep what was not written, so a later flush can retry it. */
+          g_string_erase (metrics->pending, 0, (gssize) done);
+          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_IO, "%s: cannot write: %s", metrics->path,
+                       g_strerror (n < 0 ? saved : ENOSPC));
+          return FALSE;
+        }
+      done += (gsize) n;
+    }
+  g_string_truncate (metrics->pending, 0);
+  metrics->last_flush = g_get_monotonic_time ();
+  return TRUE;
 }
 
 gboolean
@@ -52,29 +88,29 @@ derl_metrics_write (DerlMetrics *metrics, JsonObject *object, GError **error)
   line = json_generator_to_data (metrics->generator, &length);
   json_node_unref (metrics->root);
   metrics->root = json_node_alloc ();
-  if (fwrite (line, 1, length, metrics->file) != length || fputc ('\n', metrics->file) == EOF
-      || fflush (metrics->file) != 0)
-    {
-      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_IO, "%s: cannot write: %s", metrics->path,
-                   g_strerror (errno));
-      return FALSE;
-    }
+  g_string_append_len (metrics->pending, line, (gssize) length);
+  g_string_append_c (metrics->pending, '\n');
+  if (metrics->pending->len >= FLUSH_BYTES
+      || g_get_monotonic_time () - metrics->last_flush >= FLUSH_USEC)
+    return derl_metrics_flush (metrics, error);
   return TRUE;
 }
 
 gboolean
 derl_metrics_close (DerlMetrics *metrics, GError **error)
 {
-  gboolean ok = TRUE;
+  gboolean ok;
 
   if (!metrics)
     return TRUE;
-  if (fclose (metrics->file) != 0)
+  ok = derl_metrics_flush (metrics, error);
+  if (close (metrics->fd) != 0 && ok)
     {
       g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_IO, "%s: cannot close: %s", metrics->path,
                    g_strerror (errno));
       ok = FALSE;
     }
+  g_string_free (metrics->pending, TRUE);
   g_object_unref (metrics->generator);
   json_node_unref (metrics->root);
   g_free (metrics->path);

@@ -38,7 +38,8 @@ typedef struct {
 
 /**
  * DerlProgressFunc:
- * Called from the calling thread as episodes complete.
+ * Called from the calling thread about every 100 ms while episodes run, and
+ * once at the end.
  */
 typedef void (*DerlProgressFunc) (guint done, guint total, gpointer user_data);
 

@@ -8,8 +8,9 @@ G_BEGIN_DECLS
 
 /**
  * DerlMetrics:
- * A JSON-lines log (metrics.jsonl): one object per event, each line written
- * whole and flushed, so that a crash never leaves half an event.
+ * A JSON-lines log (metrics.jsonl): one object per event.  Lines are written
+ * whole, at the latest a second after the event or at derl_metrics_flush(),
+ * so that a crash never leaves half an event in the file.
  */
 typedef struct _DerlMetrics DerlMetrics;
 
@@ -25,14 +26,21 @@ DerlMetrics *derl_metrics_open (const char *path, GError **error);
  * @object: the event; it should carry an "event" member naming its kind
  *
  * Appends @object as one line.  Returns FALSE with a %DERL_RUN_ERROR_IO error
- * when the line cannot be written.
+ * when buffered lines cannot be written.
  */
 gboolean derl_metrics_write (DerlMetrics *metrics, JsonObject *object, GError **error);
 
 /**
+ * derl_metrics_flush:
+ * Writes every buffered line now.  Returns FALSE with a %DERL_RUN_ERROR_IO
+ * error when they cannot be written (they stay buffered).
+ */
+gboolean derl_metrics_flush (DerlMetrics *metrics, GError **error);
+
+/**
  * derl_metrics_close:
- * Closes the log; returns FALSE with an error if buffered data could not be
- * written.  Frees @metrics either way.
+ * Writes what is buffered and closes the log; returns FALSE with an error if
+ * that fails.  Frees @metrics either way.
  */
 gboolean derl_metrics_close (DerlMetrics *metrics, GError **error);
 
