@@ -12,6 +12,7 @@
 #include <string.h>
 #include <glib.h>
 #include <derl/derl.h>
+#include "test-util.h"
 
 #ifndef DERL_TEST_DATA_DIR
 #define DERL_TEST_DATA_DIR "tests/data"
@@ -483,14 +484,4 @@ cartpole_suite (void)
   return s;
 }
 
-int
-main (void)
-{
-  SRunner *sr = srunner_create (cartpole_suite ());
-  int n_failed;
-
-  srunner_run_all (sr, CK_NORMAL);
-  n_failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return n_failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+DERL_TEST_MAIN (cartpole_suite)

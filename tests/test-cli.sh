@@ -2,19 +2,8 @@
 # Tests of the command-line programs: derl-run and derl-inspect, their exit
 # statuses, the run directory, determinism across threads, rerunning the
 # resolved experiment, and never overwriting a run.
-set -u
-: "${top_builddir:=.}" "${top_srcdir:=.}"
-top_builddir=$(cd "$top_builddir" && pwd) top_srcdir=$(cd "$top_srcdir" && pwd)
-RUN="$top_builddir/core/derl-run"
-INSPECT="$top_builddir/core/derl-inspect"
-QUICK="$top_srcdir/data/experiments/quickstart.ini"
-T="$top_builddir/tests/tmp-cli-$$"
-rm -rf "$T" && mkdir -p "$T" || exit 99
-trap 'rm -rf "$T"' EXIT
-passed=0 failed=0
-
-ok () { passed=$((passed + 1)); }
-fail () { failed=$((failed + 1)); echo "FAIL: $*"; }
+test_name=cli
+. "$(dirname "$0")/test-lib.sh"
 # expect STATUS DESCRIPTION -- COMMAND...: runs COMMAND, output in $T/out and $T/err
 expect () {
   want=$1 what=$2; shift 3
@@ -122,5 +111,4 @@ contains "$T/out" "fixture-env" "fixture env listed"
 contains "$T/out" "built for plugin ABI 42" "ABI reason listed"
 expect 1 "--exists for a failed plugin's feature" -- "$INSPECT" --plugin-path "$top_builddir/tests/plugins" --exists fixture-ghost
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -8,16 +8,14 @@
 #include <glib/gstdio.h>
 #include <check.h>
 #include <derl/derl.h>
+#include "test-util.h"
 
 static DerlRegistry *registry;
 
 static void
 setup (void)
 {
-  registry = derl_registry_new ();
-  derl_registry_add_path (registry, DERL_TEST_FIXTURE_DIR);
-  derl_registry_add_path (registry, DERL_TEST_PLUGIN_DIR "/envs/cartpole");
-  derl_registry_scan (registry);
+  registry = derl_test_registry ();
 }
 
 static void
@@ -380,12 +378,4 @@ experiment_suite (void)
   return s;
 }
 
-int
-main (void)
-{
-  SRunner *sr = srunner_create (experiment_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+DERL_TEST_MAIN (experiment_suite)

@@ -2,16 +2,8 @@
 # Hostile experiment files given to derl-run: truncated, binary, huge, odd
 # paths.  Each must be refused with exit status 2 and a message naming the
 # file; never a crash (a signal gives a status above 128).
-set -u
-: "${top_builddir:=.}" "${top_srcdir:=.}"
-top_builddir=$(cd "$top_builddir" && pwd) top_srcdir=$(cd "$top_srcdir" && pwd)
-RUN="$top_builddir/core/derl-run"
-QUICK="$top_srcdir/data/experiments/quickstart.ini"
-T="$top_builddir/tests/tmp-hostile-$$"
-rm -rf "$T" && mkdir -p "$T" || exit 99
-trap 'rm -rf "$T"' EXIT
-passed=0 failed=0
-
+test_name=hostile
+. "$(dirname "$0")/test-lib.sh"
 refused () { # FILE DESCRIPTION
   "$RUN" --validate "$1" >"$T/out" 2>"$T/err"; got=$?
   if [ "$got" -ne 2 ]; then
@@ -58,5 +50,4 @@ refused "$T" "a directory"
 refused "$T/does-not-exist.ini" "a missing file"
 : >"$T/empty.ini"; refused "$T/empty.ini" "an empty file"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -7,15 +7,12 @@
 #include <glib/gstdio.h>
 #include <check.h>
 #include <derl/derl.h>
+#include "test-util.h"
 
 static DerlRegistry *
 fixture_registry (void)
 {
-  DerlRegistry *r = derl_registry_new ();
-  derl_registry_add_path (r, DERL_TEST_FIXTURE_DIR);
-  derl_registry_add_path (r, DERL_TEST_PLUGIN_DIR "/envs/cartpole");
-  derl_registry_scan (r);
-  return r;
+  return derl_test_registry ();
 }
 
 static const DerlPlugin *
@@ -214,12 +211,4 @@ loader_suite (void)
   return s;
 }
 
-int
-main (void)
-{
-  SRunner *sr = srunner_create (loader_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+DERL_TEST_MAIN (loader_suite)

@@ -2,15 +2,8 @@
 # An out-of-tree plugin, as a third party would build it: install derl into
 # a DESTDIR, build examples/plugin against it with pkg-config derl-1 alone,
 # and load it through DERL_PLUGIN_PATH with the installed programs.
-set -u
-: "${top_builddir:=.}" "${top_srcdir:=.}" "${MAKE:=make}"
-top_builddir=$(cd "$top_builddir" && pwd) top_srcdir=$(cd "$top_srcdir" && pwd)
-T="$top_builddir/tests/tmp-oot-$$"
-rm -rf "$T" && mkdir -p "$T" || exit 99
-trap 'rm -rf "$T"' EXIT
-passed=0 failed=0
-ok () { passed=$((passed + 1)); }
-fail () { failed=$((failed + 1)); echo "FAIL: $*"; }
+test_name=oot
+. "$(dirname "$0")/test-lib.sh"
 command -v pkg-config >/dev/null 2>&1 || { echo "SKIP: pkg-config not found"; exit 77; }
 
 DEST="$T/dest"
@@ -59,5 +52,4 @@ else
   cat "$T/err"; fail "derl-run with the out-of-tree env"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <check.h>
 #include <derl/derl.h>
+#include "test-util.h"
 
 static const char *const fruit[] = { "apple", "banana", "cherry", NULL };
 
@@ -168,12 +169,4 @@ param_suite (void)
   return s;
 }
 
-int
-main (void)
-{
-  SRunner *sr = srunner_create (param_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+DERL_TEST_MAIN (param_suite)

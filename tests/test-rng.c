@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <check.h>
 #include <derl/derl.h>
+#include "test-util.h"
 
 /* Known-answer vectors of Philox4x32-10 from Random123's kat_vectors. */
 START_TEST (test_philox_known_answers)
@@ -188,12 +189,4 @@ rng_suite (void)
   return s;
 }
 
-int
-main (void)
-{
-  SRunner *sr = srunner_create (rng_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+DERL_TEST_MAIN (rng_suite)
