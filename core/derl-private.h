@@ -2,6 +2,7 @@
 #pragma once
 
 #include <derl/derl.h>
+#include <derl/policy.h>
 
 G_BEGIN_DECLS
 
@@ -43,10 +44,74 @@ void _derl_plugin_free (DerlPlugin *plugin);
 /* Opens, checks and initialises; records and returns the error. */
 gboolean _derl_plugin_load (DerlPlugin *plugin, GError **error);
 void _derl_feature_free (DerlFeature *feature);
+/* Starts a plugin compiled into libderl (no file to open). */
+gboolean _derl_plugin_start_builtin (DerlPlugin *plugin, const DerlPluginDesc *desc, GError **error);
 
 /* registry.c */
 const DerlPlugin *_derl_registry_find_usable_plugin (const DerlRegistry *registry, const char *name);
 const DerlFeature *_derl_registry_find_pending (const DerlRegistry *registry, DerlFeatureKind kind,
                                                const char *name, const DerlPlugin *also);
 
+G_END_DECLS
+
+G_BEGIN_DECLS
+
+/* mlp.c: a multi-layer perceptron on a backend (used by policy.c). */
+#define DERL_MLP_MAX_LAYERS (DERL_POLICY_MAX_LAYERS + 1)
+
+typedef struct {
+  DerlTensor *value, *grad, *m, *v;  /* the parameter, its gradient, Adam's moments */
+} DerlMlpParam;
+
+typedef struct {
+  guint in, out;
+  DerlActivation activation;
+  DerlMlpParam w;       /* in x out */
+  DerlMlpParam w_cand;  /* cand_size x out, first layer of a candidate scorer only */
+  DerlMlpParam b;       /* 1 x out */
+  DerlTensor *z, *h;    /* pre-activation and output, max rows */
+  DerlTensor *dh, *dz;  /* their gradients */
+} DerlMlpLayer;
+
+typedef struct {
+  guint ctx_size, cand_size, repeat, max_rows;
+  guint n_layers;
+  DerlMlpLayer layers[DERL_MLP_MAX_LAYERS];
+  DerlTensor *zc, *dzc;       /* the context part of the first layer, per decision */
+  guint n;                    /* rows (decisions) of the last forward */
+  DerlTensor in_ctx, in_cand; /* its inputs (views) */
+  DerlTensor out;             /* its output (a view) */
+} DerlMlp;
+
+/* @repeat: action slots per decision when @cand_size > 0: the network then
+ * runs on n x repeat rows, the context part of layer 0 on n rows. */
+gboolean _derl_mlp_init (DerlMlp *mlp, DerlBackend *backend, DerlDType dtype, guint ctx_size,
+                         guint cand_size, guint repeat, const guint *widths, guint n_widths,
+                         DerlActivation hidden, guint max_rows, GError **error);
+void _derl_mlp_clear (DerlMlp *mlp);
+/* Orthogonal weights (gain for hidden layers, out_gain for the last), zero biases. */
+void _derl_mlp_reset_parameters (DerlMlp *mlp, guint64 seed, guint64 net, double hidden_gain,
+                                 double out_gain);
+/* The parameters in a fixed order: per layer w, [w_cand], b.  @out holds
+ * 3 x DERL_MLP_MAX_LAYERS entries. */
+guint _derl_mlp_params (DerlMlp *mlp, DerlMlpParam **out);
+/* @ctx: n x ctx_size; @cand: (n x repeat) x cand_size or NULL.  Returns the
+ * (n x repeat) x out output, valid until the next forward. */
+const DerlTensor *_derl_mlp_forward (DerlMlp *mlp, const DerlTensor *ctx, const DerlTensor *cand, guint n);
+/* Adds the parameter gradients for dLoss/dout of the last forward. */
+void _derl_mlp_backward (DerlMlp *mlp, const DerlTensor *dout);
+
+G_END_DECLS
+
+G_BEGIN_DECLS
+/* policy.c, for checkpoint.c: every tensor worth saving, with names
+ * ("param.I", and "adam_m.I", "adam_v.I" with moments); @out and @names
+ * hold 3 x (2 x 3 x DERL_MLP_MAX_LAYERS) entries; names are newly allocated. */
+#define DERL_POLICY_MAX_TENSORS (3 * 2 * 3 * DERL_MLP_MAX_LAYERS)
+guint _derl_policy_tensors (DerlPolicy *policy, DerlTensor **out, char **names, gboolean with_moments);
+guint64 _derl_policy_get_adam_step (const DerlPolicy *policy);
+void _derl_policy_set_adam_step (DerlPolicy *policy, guint64 t);
+/* A policy with the config's shapes and zero parameters. */
+DerlPolicy *_derl_policy_alloc (DerlBackend *backend, const DerlPolicyConfig *config, guint max_rows,
+                                GError **error);
 G_END_DECLS

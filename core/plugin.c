@@ -1,6 +1,7 @@
 /* derl - one plugin: opening its file, checking its descriptor, running its init. */
 #include "config.h"
 
+#include <stddef.h>
 #include <string.h>
 #include "derl-private.h"
 
@@ -122,35 +123,11 @@ check_desc (DerlPlugin *plugin, const DerlPluginDesc *desc, GError **error)
   return TRUE;
 }
 
-gboolean
-_derl_plugin_load (DerlPlugin *plugin, GError **error)
+/* Records the descriptor's strings and runs the plugin's init. */
+static gboolean
+plugin_start (DerlPlugin *plugin, const DerlPluginDesc *desc, GError **error)
 {
-  DerlPluginGetDescFunc get_desc = NULL;
-  const DerlPluginDesc *desc;
   GError *local = NULL;
-
-  /* No lazy binding: a plugin with unresolved symbols fails here, with the
-   * loader's message, rather than crashing later. */
-  plugin->module = g_module_open (plugin->path, G_MODULE_BIND_LOCAL);
-  if (!plugin->module)
-    return fail (plugin, error, g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_OPEN,
-                                             "%s: cannot open plugin: %s", plugin->path,
-                                             g_module_error ()));
-  if (!g_module_symbol (plugin->module, DERL_PLUGIN_ENTRY_SYMBOL, (gpointer *) &get_desc) || !get_desc)
-    return fail (plugin, error,
-                 g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_NO_ENTRY,
-                              "%s: not a derl plugin: it does not export %s() "
-                              "(define it with DERL_PLUGIN_DEFINE)",
-                              plugin->path, DERL_PLUGIN_ENTRY_SYMBOL));
-  desc = get_desc ();
-  if (!check_desc (plugin, desc, error))
-    return FALSE;
-  const DerlPlugin *other = _derl_registry_find_usable_plugin (plugin->registry, desc->name);
-  if (other)
-    return fail (plugin, error,
-                 g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_DUPLICATE,
-                              "%s: plugin '%s' is shadowed by %s, found earlier in the search path",
-                              plugin->path, desc->name, other->path));
 
   g_free (plugin->name);
   plugin->name = g_strdup (desc->name);
@@ -175,6 +152,44 @@ _derl_plugin_load (DerlPlugin *plugin, GError **error)
   plugin->in_init = FALSE;
   g_clear_error (&local);
   return TRUE;
+}
+
+gboolean
+_derl_plugin_start_builtin (DerlPlugin *plugin, const DerlPluginDesc *desc, GError **error)
+{
+  return plugin_start (plugin, desc, error);
+}
+
+gboolean
+_derl_plugin_load (DerlPlugin *plugin, GError **error)
+{
+  DerlPluginGetDescFunc get_desc = NULL;
+  const DerlPluginDesc *desc;
+
+  /* No lazy binding: a plugin with unresolved symbols fails here, with the
+   * loader's message, rather than crashing later. */
+  plugin->module = g_module_open (plugin->path, G_MODULE_BIND_LOCAL);
+  if (!plugin->module)
+    return fail (plugin, error, g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_OPEN,
+                                             "%s: cannot open plugin: %s", plugin->path,
+                                             g_module_error ()));
+  if (!g_module_symbol (plugin->module, DERL_PLUGIN_ENTRY_SYMBOL, (gpointer *) &get_desc) || !get_desc)
+    return fail (plugin, error,
+                 g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_NO_ENTRY,
+                              "%s: not a derl plugin: it does not export %s() "
+                              "(define it with DERL_PLUGIN_DEFINE)",
+                              plugin->path, DERL_PLUGIN_ENTRY_SYMBOL));
+  desc = get_desc ();
+  if (!check_desc (plugin, desc, error))
+    return FALSE;
+  const DerlPlugin *other = _derl_registry_find_usable_plugin (plugin->registry, desc->name);
+  if (other)
+    return fail (plugin, error,
+                 g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_DUPLICATE,
+                              "%s: plugin '%s' is shadowed by %s, found earlier in the search path",
+                              plugin->path, desc->name, other->path));
+
+  return plugin_start (plugin, desc, error);
 }
 
 /* Common checks and bookkeeping of every derl_plugin_register_*(). */
@@ -244,6 +259,26 @@ derl_plugin_register_env (DerlPlugin *plugin, const char *name, const char *desc
       return FALSE;
     }
   return register_feature (plugin, DERL_FEATURE_ENV, name, description, vtable, params, error);
+}
+
+gboolean
+derl_plugin_register_backend (DerlPlugin *plugin, const char *name, const char *description,
+                              const DerlBackendVTable *vtable, const DerlParamSpec *params, GError **error)
+{
+  const gpointer *fn = (const gpointer *) vtable;
+  gsize n_fn = offsetof (DerlBackendVTable, _reserved) / sizeof (gpointer);
+
+  for (gsize i = 0; vtable && i < n_fn; i++)
+    if (!fn[i])
+      vtable = NULL;
+  if (!vtable)
+    {
+      g_set_error (error, DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_INVALID,
+                   "plugin '%s': backend '%s' must implement every op of DerlBackendVTable",
+                   plugin ? plugin->name : "?", name ? name : "(null)");
+      return FALSE;
+    }
+  return register_feature (plugin, DERL_FEATURE_BACKEND, name, description, vtable, params, error);
 }
 
 const char *

@@ -24,6 +24,37 @@ search_dir_clear (gpointer data)
   g_free (((SearchDir *) data)->dir);
 }
 
+/* ---- the features built into libderl, listed as the plugin "core" ---- */
+
+static gboolean
+core_init (DerlPlugin *plugin, GError **error)
+{
+  return derl_plugin_register_backend (plugin, "cpu",
+                                       "The built-in CPU tensor backend: CBLAS (OpenBLAS) for matrix\n"
+                                       "products, plain C loops for the other ops; float32 and float64.",
+                                       derl_backend_cpu_vtable (), derl_backend_cpu_params (), error);
+}
+
+static const DerlPluginDesc core_desc = {
+  DERL_PLUGIN_ABI_VERSION, DERL_API_VERSION_MAJOR, DERL_API_VERSION_MINOR,
+  "core", "the features built into libderl", core_init, DERL_VERSION_STRING, "LGPL-2.1-or-later", { NULL }
+};
+
+#define BUILTIN_PATH "(built in)"
+
+static void
+add_builtin (DerlRegistry *registry)
+{
+  DerlPlugin *plugin = _derl_plugin_new (registry, BUILTIN_PATH);
+  g_autoptr (GError) error = NULL;
+
+  g_ptr_array_add (registry->plugins, plugin);
+  if (!_derl_plugin_start_builtin (plugin, &core_desc, &error))
+    g_error ("the built-in features failed to register: %s", error->message);
+  for (guint i = 0; i < plugin->pending->len; i++)
+    g_ptr_array_add (registry->features, plugin->pending->pdata[i]);
+}
+
 DerlRegistry *
 derl_registry_new (void)
 {
@@ -35,6 +66,7 @@ derl_registry_new (void)
   g_ptr_array_add (registry->path_strv, NULL);
   registry->plugins = g_ptr_array_new_with_free_func ((GDestroyNotify) _derl_plugin_free);
   registry->features = g_ptr_array_new ();
+  add_builtin (registry);
   return registry;
 }
 
@@ -358,4 +390,10 @@ const DerlEnvVTable *
 derl_feature_get_env_vtable (const DerlFeature *feature)
 {
   return feature->kind == DERL_FEATURE_ENV ? feature->vtable : NULL;
+}
+
+const DerlBackendVTable *
+derl_feature_get_backend_vtable (const DerlFeature *feature)
+{
+  return feature->kind == DERL_FEATURE_BACKEND ? feature->vtable : NULL;
 }

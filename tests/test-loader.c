@@ -65,7 +65,8 @@ START_TEST (test_each_broken_plugin_has_its_error)
 
   /* Exactly the good plugins' features are listed: nothing from a plugin
    * whose init failed after registering. */
-  ck_assert_uint_eq (derl_registry_get_n_features (r), 2);
+  ck_assert_uint_eq (derl_registry_get_n_features (r), 3);
+  ck_assert_ptr_nonnull (derl_registry_find (r, DERL_FEATURE_BACKEND, "cpu"));
   const DerlFeature *env = derl_registry_find (r, DERL_FEATURE_ENV, "fixture-env");
   ck_assert_ptr_nonnull (env);
   ck_assert_ptr_eq (derl_feature_get_plugin (env), good);
@@ -89,8 +90,9 @@ START_TEST (test_file_that_is_not_a_library)
   ck_assert (g_error_matches (error, DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_OPEN));
   ck_assert_msg (strstr (error->message, "cannot open plugin") && strstr (error->message, "garbage.so"),
                  "%s", error->message);
-  ck_assert_uint_eq (derl_registry_get_n_plugins (r), 1);
-  ck_assert_str_eq (derl_plugin_get_name (derl_registry_get_plugin (r, 0)), "garbage");
+  ck_assert_uint_eq (derl_registry_get_n_plugins (r), 2); /* the built-in "core", then it */
+  ck_assert_str_eq (derl_plugin_get_name (derl_registry_get_plugin (r, 0)), "core");
+  ck_assert_str_eq (derl_plugin_get_name (derl_registry_get_plugin (r, 1)), "garbage");
   g_error_free (error);
   derl_registry_free (r);
   g_unlink (path);

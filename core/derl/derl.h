@@ -11,6 +11,8 @@
 #include <derl/param.h>
 #include <derl/plugin.h>
 #include <derl/env.h>
+#include <derl/backend.h>
+#include <derl/policy.h>
 #include <derl/registry.h>
 #include <derl/experiment.h>
 #include <derl/metrics.h>

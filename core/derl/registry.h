@@ -4,13 +4,16 @@
 #include <glib.h>
 #include <derl/plugin.h>
 #include <derl/env.h>
+#include <derl/backend.h>
 
 G_BEGIN_DECLS
 
 /**
  * DerlRegistry:
  *
- * The plugins found on a search path and the features they registered.
+ * The plugins found on a search path and the features they registered,
+ * after the features built into libderl (the CPU backend), which are
+ * listed as the plugin "core" with the path "(built in)".
  * Plugins that cannot be used (dlopen failure, ABI or API mismatch, failing
  * init, ...) stay listed with the reason and register nothing; the others
  * load regardless.
@@ -31,7 +34,7 @@ typedef struct _DerlRegistry DerlRegistry;
  */
 #define DERL_PLUGIN_SYSTEM_PATH_ENV "DERL_PLUGIN_SYSTEM_PATH"
 
-/** derl_registry_new: Returns an empty registry with an empty search path. */
+/** derl_registry_new: Returns a registry holding only the built-in features, with an empty search path. */
 DerlRegistry *derl_registry_new (void);
 void derl_registry_free (DerlRegistry *registry);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DerlRegistry, derl_registry_free)
@@ -129,5 +132,7 @@ const DerlPlugin *derl_feature_get_plugin (const DerlFeature *feature);
 const DerlParamSpec *derl_feature_get_params (const DerlFeature *feature);
 /** derl_feature_get_env_vtable: Returns the vtable of an env feature, else NULL. */
 const DerlEnvVTable *derl_feature_get_env_vtable (const DerlFeature *feature);
+/** derl_feature_get_backend_vtable: Returns the vtable of a backend feature, else NULL. */
+const DerlBackendVTable *derl_feature_get_backend_vtable (const DerlFeature *feature);
 
 G_END_DECLS
