@@ -2,7 +2,8 @@
  * plain C loops for everything else; float32 and float64.
  *
  * Every op is deterministic: the same inputs give the same bits, whatever
- * the thread that calls it.  No op allocates (they run per minibatch).
+ * the thread that calls it (for a given blas_threads).  No op allocates
+ * (they run per minibatch).
  * Tensors are contiguous row-major host arrays (views included: a view's
  * data points at its first element), so most ops are flat loops over
  * rows x cols elements. */
@@ -228,9 +229,10 @@ gemm_loops (DerlDType dtype, gboolean trans_a, gboolean trans_b, guint m, guint 
   });
 }
 
-/* CBLAS above SMALL_GEMM_MAX_FLOPS multiply-adds, gemm_loops() below.  The
- * leading dimensions are the stored column counts (at least 1, as BLAS
- * requires even of empty operands). */
+/* CBLAS above SMALL_GEMM_MAX_FLOPS multiply-adds, gemm_loops() at or below
+ * it and for the degenerate k = 0 and alpha = 0 (C = beta C, A and B not
+ * read).  The leading dimensions are the stored column counts (at least 1,
+ * as BLAS requires even of empty operands). */
 static void
 cpu_gemm (gpointer ctx, gboolean trans_a, gboolean trans_b, double alpha, const DerlTensor *a,
           const DerlTensor *b, double beta, DerlTensor *c)

@@ -161,8 +161,15 @@ human_rate (double per_second)
   return g_strdup_printf ("%.0f", per_second);
 }
 
+static const char *
+env_name (const DerlExperiment *e)
+{
+  return derl_feature_get_name (derl_experiment_get_feature (e, DERL_FEATURE_ENV));
+}
+
 static JsonObject *
-summary_object (const DerlExperiment *e, const DerlEvaluateSummary *s, double seconds)
+evaluate_summary_object (const DerlExperiment *e, const char *policy, const DerlEvaluateSummary *s,
+                         double seconds)
 {
   JsonObject *o = json_object_new ();
   const DerlParams *ex = derl_experiment_get_params (e, "experiment");
@@ -170,10 +177,9 @@ summary_object (const DerlExperiment *e, const DerlEvaluateSummary *s, double se
 
   json_object_set_string_member (o, "event", "summary");
   json_object_set_string_member (o, "mode", "evaluate");
-  json_object_set_string_member (o, "env",
-                                 derl_feature_get_name (derl_experiment_get_feature (e, DERL_FEATURE_ENV)));
+  json_object_set_string_member (o, "env", env_name (e));
   json_object_set_string_member (o, "split", derl_params_get_string (ev, "split"));
-  json_object_set_string_member (o, "policy", "random");
+  json_object_set_string_member (o, "policy", policy);
   json_object_set_int_member (o, "seed", derl_params_get_int (ex, "seed"));
   json_object_set_int_member (o, "episodes", s->n_episodes);
   json_object_set_double_member (o, "mean_return", s->mean_return);
@@ -185,6 +191,37 @@ summary_object (const DerlExperiment *e, const DerlEvaluateSummary *s, double se
   json_object_set_int_member (o, "steps", (gint64) s->total_steps);
   json_object_set_double_member (o, "wall_seconds", seconds);
   json_object_set_double_member (o, "steps_per_second", seconds > 0 ? s->total_steps / seconds : 0);
+  return o;
+}
+
+static JsonObject *
+train_summary_object (const DerlExperiment *e, const DerlTrainSummary *s)
+{
+  JsonObject *o = json_object_new ();
+  const DerlParams *ex = derl_experiment_get_params (e, "experiment");
+  const DerlParams *tr = derl_experiment_get_params (e, "train");
+
+  json_object_set_string_member (o, "event", "summary");
+  json_object_set_string_member (o, "mode", "train");
+  json_object_set_string_member (o, "env", env_name (e));
+  json_object_set_string_member (o, "optimizer",
+                                 derl_feature_get_name (derl_experiment_get_feature (e, DERL_FEATURE_OPTIMIZER)));
+  json_object_set_string_member (o, "backend",
+                                 derl_feature_get_name (derl_experiment_get_feature (e, DERL_FEATURE_BACKEND)));
+  json_object_set_int_member (o, "seed", derl_params_get_int (ex, "seed"));
+  json_object_set_int_member (o, "steps", (gint64) s->steps);
+  json_object_set_int_member (o, "episodes", (gint64) s->episodes);
+  json_object_set_int_member (o, "updates", (gint64) s->updates);
+  json_object_set_double_member (o, "mean_return_20", s->final_mean_return_20);
+  json_object_set_int_member (o, "first_step_475", (gint64) s->first_step_475);
+  json_object_set_string_member (o, "eval_split", derl_params_get_string (tr, "eval_split"));
+  json_object_set_int_member (o, "eval_episodes", s->eval.n_episodes);
+  json_object_set_double_member (o, "eval_mean_return", s->eval.mean_return);
+  json_object_set_double_member (o, "eval_std_return", s->eval.std_return);
+  json_object_set_double_member (o, "eval_success_rate", s->eval.success_rate);
+  json_object_set_string_member (o, "policy", "policy.ckpt");
+  json_object_set_double_member (o, "wall_seconds", s->seconds);
+  json_object_set_double_member (o, "steps_per_second", s->seconds > 0 ? s->steps / s->seconds : 0);
   return o;
 }
 
@@ -205,25 +242,159 @@ write_json_file (const char *path, JsonObject *object, GError **error)
 }
 
 static void
-print_summary (const DerlExperiment *e, const DerlEvaluateSummary *s, double seconds, guint threads,
-               const char *dir)
+print_evaluate_summary (const DerlExperiment *e, const char *policy, const DerlEvaluateSummary *s,
+                        double seconds, guint threads, const char *dir)
 {
   const DerlParams *ex = derl_experiment_get_params (e, "experiment");
   const DerlParams *ev = derl_experiment_get_params (e, "evaluate");
   g_autofree char *rate = human_rate (seconds > 0 ? s->total_steps / seconds : 0);
 
-  printf ("evaluate: env %s, split %s, random policy, seed %" G_GINT64_FORMAT ", %u thread%s\n",
-          derl_feature_get_name (derl_experiment_get_feature (e, DERL_FEATURE_ENV)),
-          derl_params_get_string (ev, "split"), derl_params_get_int (ex, "seed"), threads,
+  printf ("evaluate: env %s, split %s, %s policy, seed %" G_GINT64_FORMAT ", %u thread%s\n", env_name (e),
+          derl_params_get_string (ev, "split"), policy, derl_params_get_int (ex, "seed"), threads,
           threads == 1 ? "" : "s");
   printf ("  episodes        %u\n", s->n_episodes);
   printf ("  return          %.2f +- %.2f (min %.6g, max %.6g)\n", s->mean_return, s->std_return,
           s->min_return, s->max_return);
   printf ("  length          %.2f\n", s->mean_length);
   printf ("  success rate    %.1f%%\n", 100.0 * s->success_rate);
-  printf ("  steps           %" G_GUINT64_FORMAT " in %.3f s (%s steps/s)\n", s->total_steps, seconds,
-          rate);
+  printf ("  steps           %" G_GUINT64_FORMAT " in %.3f s (%s steps/s)\n", s->total_steps, seconds, rate);
   printf ("  run directory   %s\n", dir);
+}
+
+static void
+print_train_summary (const DerlExperiment *e, const DerlTrainSummary *s, const char *dir)
+{
+  const DerlParams *ex = derl_experiment_get_params (e, "experiment");
+  const DerlParams *tr = derl_experiment_get_params (e, "train");
+  g_autofree char *rate = human_rate (s->seconds > 0 ? s->steps / s->seconds : 0);
+
+  printf ("train: env %s, optimizer %s, backend %s, seed %" G_GINT64_FORMAT "\n", env_name (e),
+          derl_feature_get_name (derl_experiment_get_feature (e, DERL_FEATURE_OPTIMIZER)),
+          derl_feature_get_name (derl_experiment_get_feature (e, DERL_FEATURE_BACKEND)),
+          derl_params_get_int (ex, "seed"));
+  printf ("  steps           %" G_GUINT64_FORMAT " in %.1f s (%s steps/s)\n", s->steps, s->seconds, rate);
+  printf ("  updates         %" G_GUINT64_FORMAT "\n", s->updates);
+  printf ("  episodes        %" G_GUINT64_FORMAT "\n", s->episodes);
+  printf ("  last 20 returns %.2f (mean)\n", s->final_mean_return_20);
+  if (s->first_step_475)
+    printf ("  reached 475     at step %" G_GUINT64_FORMAT " (mean of the last 20 returns)\n", s->first_step_475);
+  printf ("  eval            split %s, %u episodes, greedy: return %.2f +- %.2f, success %.1f%%\n",
+          derl_params_get_string (tr, "eval_split"), s->eval.n_episodes, s->eval.mean_return,
+          s->eval.std_return, 100.0 * s->eval.success_rate);
+  printf ("  policy          %s%cpolicy.ckpt\n", dir, G_DIR_SEPARATOR);
+  printf ("  run directory   %s\n", dir);
+}
+
+static void
+print_train_progress (guint64 done, guint64 total, gpointer user_data)
+{
+  fprintf (stderr, "\r\033[Ktraining: step %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " (%.0f%%)", done, total,
+           total ? 100.0 * done / total : 100.0);
+  if (done >= total)
+    fputs ("\r\033[K", stderr);
+  fflush (stderr);
+}
+
+/* Loads [evaluate] policy, checking it fits the env.  Bad input: exit 2. */
+static DerlPolicy *
+load_policy (const DerlExperiment *e, DerlBackend *backend, const char *path, GError **error)
+{
+  g_autoptr (DerlEnv) env = derl_env_new (derl_experiment_get_feature (e, DERL_FEATURE_ENV),
+                                          derl_experiment_get_params (e, "env"), error);
+  if (!env)
+    return NULL;
+  DerlPolicy *policy = derl_policy_load (backend, path, 1, NULL, error);
+  if (!policy)
+    return NULL;
+  const DerlPolicyConfig *c = derl_policy_get_config (policy);
+  const DerlEnvSpec *spec = derl_env_get_spec (env);
+  if (c->obs_size != spec->obs_size || c->n_actions != spec->n_actions || c->candidate_size != spec->candidate_size)
+    {
+      g_set_error (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
+                   "[evaluate] policy = %s: made for %u observations, %u actions and %u candidate features; "
+                   "env '%s' has %u, %u and %u", path, c->obs_size, c->n_actions, c->candidate_size,
+                   env_name (e), spec->obs_size, spec->n_actions, spec->candidate_size);
+      derl_policy_free (policy);
+      return NULL;
+    }
+  return policy;
+}
+
+static int
+run_evaluate (const Options *o, const DerlExperiment *experiment, DerlMetrics *metrics, const char *dir,
+              const char *summary_path)
+{
+  const DerlParams *ev = derl_experiment_get_params (experiment, "evaluate");
+  const char *policy_path = derl_params_get_string (ev, "policy");
+  g_autoptr (DerlBackend) backend = NULL;
+  g_autoptr (DerlPolicy) policy = NULL;
+  g_autoptr (GError) error = NULL;
+  DerlEvaluateSummary summary;
+
+  if (*policy_path)
+    {
+      backend = derl_backend_new (derl_experiment_get_feature (experiment, DERL_FEATURE_BACKEND),
+                                  derl_experiment_get_params (experiment, "backend"), &error);
+      if (!backend || !(policy = load_policy (experiment, backend, policy_path, &error)))
+        {
+          fprintf (stderr, "derl-run: %s\n", error->message);
+          derl_metrics_close (metrics, NULL);
+          return EXIT_BAD_INPUT;
+        }
+    }
+  guint threads = (guint) derl_params_get_int (derl_experiment_get_params (experiment, "experiment"), "threads");
+  gboolean show_progress = !o->quiet && isatty (STDERR_FILENO);
+  gint64 start = g_get_monotonic_time ();
+  gboolean ok = derl_evaluate_run (experiment, policy, threads, metrics, show_progress ? print_progress : NULL,
+                                   NULL, &summary, &error);
+  double seconds = (g_get_monotonic_time () - start) / 1e6;
+  const char *label = *policy_path ? policy_path : "random";
+  if (ok)
+    {
+      g_autoptr (JsonObject) s = evaluate_summary_object (experiment, label, &summary, seconds);
+      ok = derl_metrics_write (metrics, s, &error) && write_json_file (summary_path, s, &error);
+    }
+  if (!derl_metrics_close (metrics, ok ? &error : NULL))
+    ok = FALSE;
+  if (!ok)
+    {
+      fprintf (stderr, "derl-run: %s\n", error->message);
+      return EXIT_RUNTIME;
+    }
+  if (!o->quiet)
+    print_evaluate_summary (experiment, *policy_path ? "greedy" : "random", &summary, seconds, threads, dir);
+  return EXIT_OK;
+}
+
+static int
+run_train (const Options *o, const DerlExperiment *experiment, DerlMetrics *metrics, const char *dir,
+           const char *summary_path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *checkpoint = g_build_filename (dir, "policy.ckpt", NULL);
+  gboolean show_progress = !o->quiet && isatty (STDERR_FILENO);
+  DerlTrainSummary summary;
+
+  gboolean ok = derl_train_run (experiment, metrics, show_progress ? print_train_progress : NULL, NULL,
+                                checkpoint, &summary, &error);
+  if (ok)
+    {
+      g_autoptr (JsonObject) s = train_summary_object (experiment, &summary);
+      ok = derl_metrics_write (metrics, s, &error) && write_json_file (summary_path, s, &error);
+    }
+  if (!derl_metrics_close (metrics, ok ? &error : NULL))
+    ok = FALSE;
+  if (!ok)
+    {
+      if (show_progress)
+        fputs ("\r\033[K", stderr);
+      fprintf (stderr, "derl-run: %s\n", error->message);
+      /* An optimizer refusing its parameters is bad input, found late. */
+      return error->domain == DERL_EXPERIMENT_ERROR ? EXIT_BAD_INPUT : EXIT_RUNTIME;
+    }
+  if (!o->quiet)
+    print_train_summary (experiment, &summary, dir);
+  return EXIT_OK;
 }
 
 static int
@@ -239,8 +410,6 @@ run (const Options *o, const char *path)
   g_autofree char *metrics_path = NULL;
   g_autofree char *summary_path = NULL;
   DerlMetrics *metrics;
-  DerlEvaluateSummary summary;
-  gboolean ok;
 
   derl_registry_add_default_paths (registry, o->plugin_path);
   derl_registry_scan (registry);
@@ -275,29 +444,9 @@ run (const Options *o, const char *path)
       fprintf (stderr, "derl-run: %s\n", error->message);
       return EXIT_RUNTIME;
     }
-
-  guint threads = (guint) derl_params_get_int (derl_experiment_get_params (experiment, "experiment"),
-                                               "threads");
-  gboolean show_progress = !o->quiet && isatty (STDERR_FILENO);
-  gint64 start = g_get_monotonic_time ();
-  ok = derl_evaluate_run (experiment, threads, metrics, show_progress ? print_progress : NULL, NULL,
-                          &summary, &error);
-  double seconds = (g_get_monotonic_time () - start) / 1e6;
-  if (ok)
-    {
-      g_autoptr (JsonObject) s = summary_object (experiment, &summary, seconds);
-      ok = derl_metrics_write (metrics, s, &error) && write_json_file (summary_path, s, &error);
-    }
-  if (!derl_metrics_close (metrics, ok ? &error : NULL))
-    ok = FALSE;
-  if (!ok)
-    {
-      fprintf (stderr, "derl-run: %s\n", error->message);
-      return EXIT_RUNTIME;
-    }
-  if (!o->quiet)
-    print_summary (experiment, &summary, seconds, threads, dir);
-  return EXIT_OK;
+  if (strcmp (derl_params_get_string (derl_experiment_get_params (experiment, "experiment"), "mode"), "train") == 0)
+    return run_train (o, experiment, metrics, dir, summary_path);
+  return run_evaluate (o, experiment, metrics, dir, summary_path);
 }
 
 int

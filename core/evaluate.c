@@ -15,6 +15,7 @@ typedef struct {
   GMutex lock;
   GCond cond;
   guint running;   /* workers still running, under lock */
+  const DerlPolicy *policy; /* NULL: the uniform-random policy */
   GError *error;   /* first failure, under lock */
 } EvalJob;
 
@@ -34,8 +35,19 @@ random_admissible (DerlRng *rng, const guint8 *mask, guint n_actions)
   return G_MAXUINT;
 }
 
+/* The greedy action of @policy for the step @s shows. */
+static guint
+greedy_action (DerlPolicy *policy, const DerlEnvStep *s)
+{
+  DerlDecisions d = { 1, s->obs, s->candidates, s->action_mask };
+  guint32 action;
+  derl_policy_act (policy, &d, NULL, &action, NULL, NULL);
+  return action;
+}
+
 static gboolean
-run_episode (DerlEnv *env, EvalJob *job, guint64 episode, DerlEpisodeResult *r, GError **error)
+run_episode (DerlEnv *env, DerlPolicy *policy, EvalJob *job, guint64 episode, DerlEpisodeResult *r,
+             GError **error)
 {
   const DerlEnvSpec *spec = derl_env_get_spec (env);
   DerlRng rng;
@@ -49,7 +61,7 @@ run_episode (DerlEnv *env, EvalJob *job, guint64 episode, DerlEpisodeResult *r, 
   r->length = 0;
   while (!s->terminated && !s->truncated)
     {
-      guint action = random_admissible (&rng, s->action_mask, spec->n_actions);
+      guint action = policy ? greedy_action (policy, s) : random_admissible (&rng, s->action_mask, spec->n_actions);
       if (action == G_MAXUINT || r->length >= spec->max_steps)
         {
           g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
@@ -80,14 +92,16 @@ worker (gpointer data)
   g_autoptr (GError) err = NULL;
   g_autoptr (DerlEnv) env = derl_env_new (derl_experiment_get_feature (e, DERL_FEATURE_ENV),
                                           derl_experiment_get_params (e, "env"), &err);
+  /* Each worker acts with its own copy: acting uses the policy's scratch. */
+  g_autoptr (DerlPolicy) policy = env && job->policy ? derl_policy_clone (job->policy, &err) : NULL;
   for (;;)
     {
-      if (!env)
+      if (!env || (job->policy && !policy))
         break;
       guint i = (guint) g_atomic_int_add (&job->next, 1);
       if (i >= job->n_episodes)
         break;
-      if (!run_episode (env, job, i, &job->results[i], &err))
+      if (!run_episode (env, policy, job, i, &job->results[i], &err))
         break;
       g_atomic_int_inc (&job->done);
     }
@@ -147,9 +161,9 @@ derl_evaluate_summarize (const DerlEpisodeResult *results, guint n, DerlEvaluate
 }
 
 gboolean
-derl_evaluate_run (const DerlExperiment *experiment, guint n_threads, DerlMetrics *metrics,
-                   DerlProgressFunc progress, gpointer user_data, DerlEvaluateSummary *summary,
-                   GError **error)
+derl_evaluate_run (const DerlExperiment *experiment, const DerlPolicy *policy, guint n_threads,
+                   DerlMetrics *metrics, DerlProgressFunc progress, gpointer user_data,
+                   DerlEvaluateSummary *summary, GError **error)
 {
   const DerlParams *ev = derl_experiment_get_params (experiment, "evaluate");
   const DerlParams *ex = derl_experiment_get_params (experiment, "experiment");
@@ -171,6 +185,7 @@ derl_evaluate_run (const DerlExperiment *experiment, guint n_threads, DerlMetric
     job.split = (guint) split;
   }
   job.experiment = experiment;
+  job.policy = policy;
   job.seed = (guint64) derl_params_get_int (ex, "seed");
   job.n_episodes = (guint) derl_params_get_int (ev, "episodes");
   job.results = g_new0 (DerlEpisodeResult, job.n_episodes);

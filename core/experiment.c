@@ -7,11 +7,13 @@
 
 /* ---- the core's groups and keys (documented in derl-experiment(5)) ---- */
 
-static const char *const mode_choices[] = { "evaluate", NULL };
+static const char *const mode_choices[] = { "evaluate", "train", NULL };
+static const char *const activation_choices[] = { "tanh", "relu", NULL };
 
 static const DerlParamSpec experiment_specs[] = {
   DERL_PARAM_ENUM ("mode", "evaluate", mode_choices,
-                   "what the run does: 'evaluate' runs episodes of a policy and summarises them"),
+                   "what the run does: 'evaluate' runs episodes of a policy and summarises them; "
+                   "'train' trains a policy with an optimizer"),
   DERL_PARAM_INT_RANGE ("seed", "0", 0, 9007199254740991.0,
                         "the run's seed; every random stream of the run derives from it"),
   DERL_PARAM_INT_RANGE ("threads", "1", 1, 1024,
@@ -22,6 +24,25 @@ static const DerlParamSpec experiment_specs[] = {
 static const DerlParamSpec evaluate_specs[] = {
   DERL_PARAM_INT_RANGE ("episodes", "100", 1, 10000000, "how many episodes to run"),
   DERL_PARAM_STRING ("split", "test", "the env's task split to draw tasks from (see derl-inspect ENV)"),
+  DERL_PARAM_STRING ("policy", "",
+                     "a checkpoint (policy.ckpt of a train run) to run with greedy actions; "
+                     "empty: the uniform-random policy"),
+  DERL_PARAM_END
+};
+
+static const DerlParamSpec train_specs[] = {
+  DERL_PARAM_INT_RANGE ("total_steps", "500000", 1, 1e12, "environment steps to train for"),
+  DERL_PARAM_INT_RANGE ("eval_interval", "0", 0, 1e12,
+                        "evaluate every this many steps (0: only at the end)"),
+  DERL_PARAM_INT_RANGE ("eval_episodes", "100", 1, 10000000, "episodes per evaluation (greedy actions)"),
+  DERL_PARAM_STRING ("train_split", "train", "the env's split to train on"),
+  DERL_PARAM_STRING ("eval_split", "val", "the env's split to evaluate on"),
+  DERL_PARAM_END
+};
+
+static const DerlParamSpec policy_specs[] = {
+  DERL_PARAM_LIST ("hidden", "64,64", NULL, "hidden layer widths, e.g. 64,64 (at most 8 layers)"),
+  DERL_PARAM_ENUM ("activation", "tanh", activation_choices, "the hidden layers' nonlinearity"),
   DERL_PARAM_END
 };
 
@@ -31,20 +52,31 @@ static const DerlParamSpec feature_name_specs[] = {
   DERL_PARAM_END
 };
 
+/* Which modes a group belongs to. */
+#define MODE_EVALUATE (1 << 0)
+#define MODE_TRAIN (1 << 1)
+#define MODE_ALL (MODE_EVALUATE | MODE_TRAIN)
+
 typedef struct {
   const char *name;
   const DerlParamSpec *specs;
-  int kind;            /* DerlFeatureKind for plugin groups, else -1 */
-  gboolean required;
+  int kind;                 /* DerlFeatureKind for plugin groups, else -1 */
+  const char *default_name; /* the feature a plugin group selects when the file names none */
+  guint modes;              /* the modes that use it */
 } GroupInfo;
 
 static const GroupInfo groups[] = {
-  { "experiment", experiment_specs, -1, FALSE },
-  { "evaluate", evaluate_specs, -1, FALSE },
-  { "env", feature_name_specs, DERL_FEATURE_ENV, TRUE },
+  { "experiment", experiment_specs, -1, NULL, MODE_ALL },
+  { "evaluate", evaluate_specs, -1, NULL, MODE_EVALUATE },
+  { "train", train_specs, -1, NULL, MODE_TRAIN },
+  { "policy", policy_specs, -1, NULL, MODE_TRAIN },
+  { "env", feature_name_specs, DERL_FEATURE_ENV, NULL, MODE_ALL },
+  { "optimizer", feature_name_specs, DERL_FEATURE_OPTIMIZER, "ppo", MODE_TRAIN },
+  { "backend", feature_name_specs, DERL_FEATURE_BACKEND, "cpu", MODE_ALL },
 };
 
-static const char *const group_names[] = { "experiment", "evaluate", "env", NULL };
+static const char *const group_names[] = { "experiment", "evaluate", "train", "policy", "env", "optimizer",
+                                           "backend", NULL };
 
 static const GroupInfo *
 find_group (const char *name)
@@ -72,6 +104,8 @@ derl_experiment_get_core_specs (const char *group)
 
 struct _DerlExperiment {
   char *label;
+  guint mode;      /* MODE_EVALUATE or MODE_TRAIN */
+  gboolean present[G_N_ELEMENTS (groups)];
   DerlParams *params[G_N_ELEMENTS (groups)];
   const DerlFeature *features[G_N_ELEMENTS (groups)];
 };
@@ -214,7 +248,8 @@ list_features (DerlRegistry *registry, int kind)
   return g_string_free (s, FALSE);
 }
 
-/* Resolves the feature a plugin group selects, or reports why not. */
+/* Resolves the feature a plugin group selects (or its default), or reports
+ * why not. */
 static const DerlFeature *
 resolve_feature (Loader *l, const GroupInfo *g)
 {
@@ -225,14 +260,21 @@ resolve_feature (Loader *l, const GroupInfo *g)
 
   if (!g_key_file_has_key (l->keys, g->name, "name", NULL))
     {
-      if (g->required || g_key_file_has_group (l->keys, g->name))
-        add_error (l, DERL_EXPERIMENT_ERROR_MISSING_KEY,
-                   "%s: [%s] name: missing required key (expected the name of an %s: %s)",
-                   l->label, g->name, kind, available);
-      return NULL;
+      if (!g->default_name)
+        {
+          add_error (l, DERL_EXPERIMENT_ERROR_MISSING_KEY,
+                     "%s: [%s] name: missing required key (expected the name of an %s: %s)",
+                     l->label, g->name, kind, available);
+          return NULL;
+        }
+      where = g_strdup_printf ("%s (default)", l->label);
+      name = g_strdup (g->default_name);
     }
-  where = origin (l, g->name, "name");
-  name = g_key_file_get_string (l->keys, g->name, "name", NULL);
+  else
+    {
+      where = origin (l, g->name, "name");
+      name = g_key_file_get_string (l->keys, g->name, "name", NULL);
+    }
   if (name)
     g_strstrip (name);
   if (!name || !*name)
@@ -313,15 +355,63 @@ load_group_keys (Loader *l, const GroupInfo *g, const DerlFeature *feature, Derl
       }
 }
 
-/* Checks that need an env instance: the evaluation split exists. */
+/* A split key names one of the env's splits. */
+static void
+check_split (Loader *l, DerlExperiment *experiment, DerlEnv *env, const char *group, const char *key)
+{
+  const DerlParams *params = derl_experiment_get_params (experiment, group);
+  const char *split = derl_params_get_string (params, key);
+  const DerlEnvSpec *spec = derl_env_get_spec (env);
+  g_autoptr (GString) names = g_string_new (NULL);
+  g_autoptr (GPtrArray) arr = g_ptr_array_new ();
+
+  if (derl_env_find_split (env, split) >= 0)
+    return;
+  for (guint i = 0; i < spec->n_splits; i++)
+    {
+      g_string_append_printf (names, "%s%s", i ? ", " : "", spec->splits[i].name);
+      g_ptr_array_add (arr, (gpointer) spec->splits[i].name);
+    }
+  const char *near = _derl_suggest_closest (split, (const char *const *) arr->pdata, arr->len);
+  g_autofree char *where = origin (l, group, key);
+  g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
+  add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
+             "%s: [%s] %s = %s: env '%s' has no such split (expected one of: %s)%s", where, group, key,
+             split, derl_feature_get_name (derl_experiment_get_feature (experiment, DERL_FEATURE_ENV)),
+             names->str, hint);
+}
+
+/* [policy] hidden: 0 to DERL_POLICY_MAX_LAYERS widths in [1, 65536]. */
+static void
+check_hidden (Loader *l, DerlExperiment *experiment)
+{
+  const char *const *hidden = derl_params_get_list (derl_experiment_get_params (experiment, "policy"), "hidden");
+  g_autofree char *where = origin (l, "policy", "hidden");
+  guint n = g_strv_length ((char **) hidden);
+
+  if (n > DERL_POLICY_MAX_LAYERS)
+    add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
+               "%s: [policy] hidden: %u layers (expected at most %d)", where, n, DERL_POLICY_MAX_LAYERS);
+  for (guint i = 0; i < n; i++)
+    {
+      guint64 width;
+      if (!g_ascii_string_to_unsigned (hidden[i], 10, 1, 65536, &width, NULL))
+        add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
+                   "%s: [policy] hidden: '%s' is not a layer width (expected an integer in [1, 65536])",
+                   where, hidden[i]);
+    }
+}
+
+/* Checks across groups, some needing an env instance. */
 static void
 check_env (Loader *l, DerlExperiment *experiment)
 {
   const DerlFeature *env_feature = derl_experiment_get_feature (experiment, DERL_FEATURE_ENV);
-  const DerlParams *evaluate = derl_experiment_get_params (experiment, "evaluate");
   g_autoptr (GError) err = NULL;
   g_autoptr (DerlEnv) env = NULL;
 
+  if (derl_experiment_get_params (experiment, "policy"))
+    check_hidden (l, experiment);
   if (!env_feature)
     return;
   env = derl_env_new (env_feature, derl_experiment_get_params (experiment, "env"), &err);
@@ -330,23 +420,12 @@ check_env (Loader *l, DerlExperiment *experiment)
       add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [env] %s", l->label, err->message);
       return;
     }
-  const char *split = derl_params_get_string (evaluate, "split");
-  if (derl_env_find_split (env, split) < 0)
+  if (derl_experiment_get_params (experiment, "evaluate"))
+    check_split (l, experiment, env, "evaluate", "split");
+  if (derl_experiment_get_params (experiment, "train"))
     {
-      const DerlEnvSpec *spec = derl_env_get_spec (env);
-      g_autoptr (GString) names = g_string_new (NULL);
-      g_autoptr (GPtrArray) arr = g_ptr_array_new ();
-      for (guint i = 0; i < spec->n_splits; i++)
-        {
-          g_string_append_printf (names, "%s%s", i ? ", " : "", spec->splits[i].name);
-          g_ptr_array_add (arr, (gpointer) spec->splits[i].name);
-        }
-      const char *near = _derl_suggest_closest (split, (const char *const *) arr->pdata, arr->len);
-      g_autofree char *where = origin (l, "evaluate", "split");
-      g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
-      add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
-                 "%s: [evaluate] split = %s: env '%s' has no such split (expected one of: %s)%s",
-                 where, split, derl_feature_get_name (env_feature), names->str, hint);
+      check_split (l, experiment, env, "train", "train_split");
+      check_split (l, experiment, env, "train", "eval_split");
     }
 }
 
@@ -362,14 +441,20 @@ validate (Loader *l)
       {
         const char *near = _derl_suggest_closest (present[i], group_names, G_N_ELEMENTS (groups));
         g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
+        g_autofree char *all = g_strjoinv (", ", (char **) group_names);
         add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_GROUP, "%s: [%s]: unknown group%s (groups: %s)",
-                   l->label, present[i], hint, "experiment, evaluate, env");
+                   l->label, present[i], hint, all);
       }
 
+  /* [experiment] first: its mode says which other groups are used.  A
+   * group of another mode is still checked when the file has it. */
   for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
     {
       const GroupInfo *g = &groups[i];
       const DerlFeature *feature = NULL;
+      experiment->present[i] = g_key_file_has_group (l->keys, g->name);
+      if (i > 0 && !(g->modes & experiment->mode) && !experiment->present[i])
+        continue;
       if (g->kind >= 0)
         {
           feature = resolve_feature (l, g);
@@ -381,6 +466,9 @@ validate (Loader *l)
       else
         experiment->params[i] = derl_params_new (g->specs);
       load_group_keys (l, g, feature, experiment->params[i]);
+      if (i == 0)
+        experiment->mode = strcmp (derl_params_get_string (experiment->params[0], "mode"), "train") == 0
+                           ? MODE_TRAIN : MODE_EVALUATE;
     }
   if (l->errors->len == 0)
     check_env (l, experiment);

@@ -281,6 +281,20 @@ derl_plugin_register_backend (DerlPlugin *plugin, const char *name, const char *
   return register_feature (plugin, DERL_FEATURE_BACKEND, name, description, vtable, params, error);
 }
 
+gboolean
+derl_plugin_register_optimizer (DerlPlugin *plugin, const char *name, const char *description,
+                                const DerlOptimizerVTable *vtable, const DerlParamSpec *params, GError **error)
+{
+  if (!vtable || !vtable->create || !vtable->destroy || !vtable->plan || !vtable->update)
+    {
+      g_set_error (error, DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_INVALID,
+                   "plugin '%s': optimizer '%s' needs create, destroy, plan and update",
+                   plugin ? plugin->name : "?", name ? name : "(null)");
+      return FALSE;
+    }
+  return register_feature (plugin, DERL_FEATURE_OPTIMIZER, name, description, vtable, params, error);
+}
+
 const char *
 derl_plugin_get_name (const DerlPlugin *plugin)
 {

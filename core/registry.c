@@ -397,3 +397,9 @@ derl_feature_get_backend_vtable (const DerlFeature *feature)
 {
   return feature->kind == DERL_FEATURE_BACKEND ? feature->vtable : NULL;
 }
+
+const DerlOptimizerVTable *
+derl_feature_get_optimizer_vtable (const DerlFeature *feature)
+{
+  return feature->kind == DERL_FEATURE_OPTIMIZER ? feature->vtable : NULL;
+}

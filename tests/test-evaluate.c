@@ -56,7 +56,7 @@ run (DerlExperiment *e, guint threads, DerlEvaluateSummary *summary)
   char *text = NULL;
   DerlMetrics *m = derl_metrics_open (path, &error);
   ck_assert_ptr_nonnull (m);
-  ck_assert_msg (derl_evaluate_run (e, threads, m, NULL, NULL, summary, &error), "%s",
+  ck_assert_msg (derl_evaluate_run (e, NULL, threads, m, NULL, NULL, summary, &error), "%s",
                  error ? error->message : "");
   ck_assert (derl_metrics_close (m, &error));
   ck_assert (g_file_get_contents (path, &text, NULL, NULL));

@@ -100,7 +100,7 @@ START_TEST (test_unknown_group)
   assert_fails ("[evn]\nname = cartpole\n[env]\nname = cartpole\n", NULL, DERL_EXPERIMENT_ERROR_UNKNOWN_GROUP,
                 "exp.ini: [evn]: unknown group; did you mean 'env'?", NULL);
   assert_fails ("[env]\nname = cartpole\n[zzzzzzzz]\n", NULL, DERL_EXPERIMENT_ERROR_UNKNOWN_GROUP,
-                "exp.ini: [zzzzzzzz]: unknown group (groups: experiment, evaluate, env)", NULL);
+                "exp.ini: [zzzzzzzz]: unknown group (groups: experiment, evaluate, train, policy, env, optimizer, backend)", NULL);
 }
 END_TEST
 
@@ -145,7 +145,7 @@ START_TEST (test_bad_enum)
 {
   assert_fails ("[experiment]\nmode = evalute\n[env]\nname = cartpole\n", NULL, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
                 "exp.ini: [experiment] mode = evalute: 'evalute' is not a valid choice (expected one of: "
-                "evaluate); did you mean 'evaluate'?", NULL);
+                "evaluate, train); did you mean 'evaluate'?", NULL);
   assert_fails (FIXTURE "colour = purple\n", NULL, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
                 "[env] colour = purple: 'purple' is not a valid choice (expected one of: red, green, blue)",
                 NULL);

@@ -13,8 +13,10 @@
 #include <derl/env.h>
 #include <derl/backend.h>
 #include <derl/policy.h>
+#include <derl/optimizer.h>
 #include <derl/registry.h>
 #include <derl/experiment.h>
 #include <derl/metrics.h>
 #include <derl/evaluate.h>
+#include <derl/train.h>
 #undef DERL_INSIDE_DERL_H

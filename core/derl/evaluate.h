@@ -4,6 +4,7 @@
 #include <glib.h>
 #include <derl/experiment.h>
 #include <derl/metrics.h>
+#include <derl/policy.h>
 
 G_BEGIN_DECLS
 
@@ -46,19 +47,22 @@ typedef void (*DerlProgressFunc) (guint done, guint total, gpointer user_data);
 /**
  * derl_evaluate_run:
  * @experiment: an experiment with an env selected
+ * @policy: (nullable): the policy to act with, greedily; NULL for the
+ *   uniform-random policy over admissible actions
  * @n_threads: worker threads (>= 1); the results do not depend on it
  * @metrics: (nullable): where one "episode" event per episode is written,
  *   in episode order
  * @progress: (nullable): progress callback
  * @summary: (out): the statistics
  *
- * Runs [evaluate] episodes of the uniform-random policy over admissible
- * actions on the experiment's env and split.  Episode e resets task e of the
- * split and draws from the stream (seed, DERL_RNG_STREAM_EPISODE, 0, 0, e),
+ * Runs [evaluate] episodes of @policy on the experiment's env and split.
+ * Episode e resets task e of the split and draws from the stream
+ * (seed, DERL_RNG_STREAM_EPISODE, 0, 0, e),
  * so the numbers are a function of the experiment alone.  Returns FALSE with
  * an error when the env cannot be created or the log cannot be written.
  */
-gboolean derl_evaluate_run (const DerlExperiment *experiment, guint n_threads, DerlMetrics *metrics,
+gboolean derl_evaluate_run (const DerlExperiment *experiment, const DerlPolicy *policy, guint n_threads,
+                            DerlMetrics *metrics,
                             DerlProgressFunc progress, gpointer user_data,
                             DerlEvaluateSummary *summary, GError **error);
 

@@ -5,6 +5,7 @@
 #include <derl/plugin.h>
 #include <derl/env.h>
 #include <derl/backend.h>
+#include <derl/optimizer.h>
 
 G_BEGIN_DECLS
 
@@ -132,6 +133,8 @@ const DerlPlugin *derl_feature_get_plugin (const DerlFeature *feature);
 const DerlParamSpec *derl_feature_get_params (const DerlFeature *feature);
 /** derl_feature_get_env_vtable: Returns the vtable of an env feature, else NULL. */
 const DerlEnvVTable *derl_feature_get_env_vtable (const DerlFeature *feature);
+/** derl_feature_get_optimizer_vtable: Returns the vtable of an optimizer feature, else NULL. */
+const DerlOptimizerVTable *derl_feature_get_optimizer_vtable (const DerlFeature *feature);
 /** derl_feature_get_backend_vtable: Returns the vtable of a backend feature, else NULL. */
 const DerlBackendVTable *derl_feature_get_backend_vtable (const DerlFeature *feature);
 
