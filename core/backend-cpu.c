@@ -31,7 +31,7 @@
 
 /* The value sample() and argmax() return for a row whose every entry is
  * masked: there is no action to return. */
-#define NO_ACTION G_MAXUINT32
+#define NO_ACTION DERL_NO_ACTION
 
 typedef struct {
   int blas_threads;

@@ -218,6 +218,7 @@ derl_tensor_gemm (gboolean trans_a, gboolean trans_b, double alpha, const DerlTe
   guint n = trans_b ? b->rows : b->cols;
 
   g_return_if_fail (SAME (a, b) && SAME (a, c));
+  g_return_if_fail (c->data != a->data && c->data != b->data);
   g_return_if_fail (k == kb && SHAPE (c, m, n));
   VT (c)->gemm (CTX (c), trans_a, trans_b, alpha, a, b, beta, c);
 }

@@ -443,7 +443,12 @@ derl_policy_evaluate (DerlPolicy *p, const DerlPolicyInputs *in, const guint32 *
   const DerlPolicyConfig *c = &p->config;
   guint a = c->n_actions;
 
-  g_return_if_fail (in->policy == p && n > 0 && n <= p->max_rows);
+  /* Inputs uploaded for another policy of the same shape (a reference
+   * policy, say) serve as well. */
+  g_return_if_fail (in->policy->backend == p->backend && in->policy->config.obs_size == c->obs_size
+                    && in->policy->config.n_actions == c->n_actions
+                    && in->policy->config.candidate_size == c->candidate_size
+                    && in->policy->config.dtype == c->dtype && n > 0 && n <= p->max_rows);
   g_return_if_fail (values == NULL || c->value_head);
 
   DerlTensor obs = rows_of (p->obs, n), cand = rows_of (p->cand, n), mask = rows_of (p->mask, n);

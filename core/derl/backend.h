@@ -33,6 +33,12 @@ typedef enum {
 typedef struct _DerlBackend DerlBackend;
 
 /**
+ * DERL_NO_ACTION:
+ * What sample and argmax return for a row whose actions are all masked.
+ */
+#define DERL_NO_ACTION G_MAXUINT32
+
+/**
  * DerlTensor:
  * @backend: the backend whose memory holds the elements
  * @dtype: the element type
@@ -89,25 +95,36 @@ typedef struct {
  * @download: copies @n elements of @src from element @offset to the host
  * @fill: sets every element to @value
  * @copy: @dst = @src (same shape)
- * @gemm: C = alpha op(A) op(B) + beta C, op transposing when asked
+ * @gemm: C = alpha op(A) op(B) + beta C, op transposing when asked; C is
+ *   not read when beta is 0 (NaN there does not propagate), A and B not
+ *   when alpha is 0; C never overlaps A or B
  * @add_row: Y[i,:] += b[0,:] for every row i (b is 1 x cols)
  * @add_repeated: Y[i,:] += X[i / repeat,:] (Y has repeat times X's rows)
  * @sum_repeated: X[j,:] = sum over r of Y[j * repeat + r,:] (the adjoint of add_repeated)
- * @sum_rows: out (1 x cols) = beta out + alpha * the sum of X's rows
+ * @sum_rows: out (1 x cols) = beta out + alpha * the sum of X's rows (out
+ *   not read when beta is 0)
  * @activation: Y = f(X)
  * @activation_backward: dX = dY * f'(X), given X and Y = f(X)
  * @masked_log_softmax: per row, L = log softmax of X over the entries
- *   whose mask is non-zero; masked entries get -inf (probability exactly 0)
+ *   whose mask is non-zero; masked entries get -inf (probability exactly 0);
+ *   a row with every entry masked is all -inf
  * @masked_log_softmax_backward: dX = dL - softmax * sum(dL) over unmasked
  *   entries of each row; masked entries of dX are 0
  * @sample: per row, the action whose cumulative probability exp(L) first
- *   exceeds @uniform[row] (inverse CDF over unmasked entries), to the host
- * @argmax: per row, the unmasked entry of largest L (lowest index on ties)
+ *   exceeds @uniform[row] (inverse CDF over unmasked entries; the last
+ *   unmasked one when rounding leaves the sum below it), to the host;
+ *   %DERL_NO_ACTION for a row with every entry masked
+ * @argmax: per row, the unmasked entry of largest L (lowest index on ties);
+ *   %DERL_NO_ACTION for a row with every entry masked
  * @gather_rows: dst[i,:] = src[indices[i],:] for the dst->rows host indices
  * @sum_squares: returns the sum of the squares of the elements, on the host
  * @scale: X *= alpha
  * @axpy: Y += alpha X
  * @adam: one Adam step of @param from @grad, with moment buffers @m and @v
+ *
+ * Elementwise ops (activation and its backward, the log-softmax and its
+ * backward, scale, copy) may write their output over their input; gemm's C
+ * and gather's destination never overlap their sources.
  */
 typedef struct {
   gboolean (*create) (const DerlParams *params, gpointer *ctx, GError **error);
@@ -184,7 +201,8 @@ gboolean derl_backend_supports (const DerlBackend *backend, DerlDType dtype);
 /**
  * derl_backend_cpu_vtable:
  * Returns the built-in CPU backend's vtable (CBLAS for gemm, plain loops
- * for the rest; single-threaded).
+ * for the rest).  Single-threaded unless its blas_threads parameter is
+ * above 1, which sets OpenBLAS's thread count for the whole process.
  */
 const DerlBackendVTable *derl_backend_cpu_vtable (void);
 

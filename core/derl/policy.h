@@ -134,7 +134,8 @@ void derl_policy_inputs_upload (DerlPolicyInputs *inputs, const DerlDecisions *d
 
 /**
  * derl_policy_evaluate:
- * @inputs: uploaded decisions
+ * @inputs: uploaded decisions (by this policy or another of the same shapes
+ *   on the same backend)
  * @rows: the @n rows of @inputs to evaluate (n <= max_rows)
  * @actions: the action taken at each of those rows
  * @logp: (out): log pi(action | row)
