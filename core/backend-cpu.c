@@ -62,6 +62,9 @@ static const DerlParamSpec cpu_params[] = {
     }                                             \
   while (0)
 
+/* Asks for the next loop to be vectorised (see -fopenmp-simd in Makefile.am). */
+#define SIMD _Pragma ("omp simd")
+
 #define ELEMS(t) ((T *) (t)->data)
 #define CELEMS(t) ((const T *) (t)->data)
 #define ROW(t, i) (ELEMS (t) + (gsize) (i) * (t)->cols)
@@ -70,7 +73,48 @@ static const DerlParamSpec cpu_params[] = {
 /* Math in the element type: float ops for float, so that float32 models do
  * not pay for double precision libm calls. */
 #define SQRT_T(x) ((T) (sizeof (T) == sizeof (float) ? sqrtf ((float) (x)) : sqrt ((double) (x))))
-#define TANH_T(x) ((T) (sizeof (T) == sizeof (float) ? tanhf ((float) (x)) : tanh ((double) (x))))
+#define TANH_T(x) ((T) tanh ((double) (x)))
+
+/* ---- float32 tanh, vectorisable ----
+ *
+ * libm's tanhf is a scalar call of some 15 ns: with 64-wide tanh layers it
+ * was two thirds of PPO's time on CartPole.  This one is written so the
+ * compiler vectorises it (no calls, no branches): an odd Taylor polynomial
+ * for |x| < 1/4, where its first omitted term is below 2.2e-9, and
+ * 1 - 2 / (exp(2|x|) + 1) above, with exp by Cody-Waite range reduction
+ * (|r| <= ln(2)/2) and a degree-7 Taylor polynomial (truncation below 1e-8).
+ * Worst relative error against double-precision tanh, measured over every
+ * float in [-10, 10] step 1e-5: see the test in tests/test-backend-ops.c. */
+static inline float
+exp_f32 (float x)
+{
+  float y = x * 1.44269504088896341f;
+  float n = (float) (gint32) (y + copysignf (0.5f, y));
+  float r = (x - n * 0.693145751953125f) - n * 1.428606765330187e-6f;
+  float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
+  union { gint32 i; float f; } scale;
+  scale.i = ((gint32) n + 127) << 23;
+  return p * scale.f;
+}
+
+static inline float
+tanh_f32 (float x)
+{
+  float a = fabsf (x), x2 = x * x;
+  float small = x + x * x2 * (-1.0f / 3 + x2 * (2.0f / 15 + x2 * (-17.0f / 315 + x2 * (62.0f / 2835))));
+  float t = 2.0f * a;
+  float e = exp_f32 (t < 88.0f ? t : 88.0f);
+  float big = copysignf (1.0f - 2.0f / (e + 1.0f), x);
+  return a < 0.25f ? small : big;
+}
+
+static void
+tanh_f32_array (const float *x, float *y, gsize n)
+{
+  SIMD
+  for (gsize i = 0; i < n; i++)
+    y[i] = tanh_f32 (x[i]);
+}
 
 static gsize
 n_elements (const DerlTensor *t)
@@ -159,8 +203,11 @@ cpu_fill (gpointer ctx, DerlTensor *t, double value)
   FOR_DTYPE (t->dtype, {
     T *x = ELEMS (t);
     const T val = (T) value;
-    for (gsize i = 0; i < n; i++)
-      x[i] = val;
+    if (val == 0)
+      memset (x, 0, n * sizeof (T));
+    else
+      for (gsize i = 0; i < n; i++)
+        x[i] = val;
   });
 }
 
@@ -265,6 +312,7 @@ cpu_add_row (gpointer ctx, DerlTensor *y, const DerlTensor *b)
     for (guint i = 0; i < y->rows; i++)
       {
         T *restrict yi = ROW (y, i);
+        SIMD
         for (guint j = 0; j < y->cols; j++)
           yi[j] += bias[j];
       }
@@ -319,6 +367,7 @@ cpu_sum_rows (gpointer ctx, const DerlTensor *x, double alpha, double beta, Derl
     for (guint i = 0; i < x->rows; i++)
       {
         const T *restrict xi = CROW (x, i);
+        SIMD
         for (guint j = 0; j < x->cols; j++)
           o[j] += al * xi[j];
       }
@@ -339,8 +388,11 @@ cpu_activation (gpointer ctx, DerlActivation f, const DerlTensor *x, DerlTensor 
     switch (f)
       {
       case DERL_ACTIVATION_TANH:
-        for (gsize i = 0; i < n; i++)
-          ys[i] = TANH_T (xs[i]);
+        if (sizeof (T) == sizeof (float))
+          tanh_f32_array ((const float *) xs, (float *) ys, n);
+        else
+          for (gsize i = 0; i < n; i++)
+            ys[i] = TANH_T (xs[i]);
         break;
       case DERL_ACTIVATION_RELU:
         for (gsize i = 0; i < n; i++)
@@ -371,6 +423,7 @@ cpu_activation_backward (gpointer ctx, DerlActivation f, const DerlTensor *x, co
     switch (f)
       {
       case DERL_ACTIVATION_TANH:
+        SIMD
         for (gsize i = 0; i < n; i++)
           dxs[i] = dys[i] * (1 - ys[i] * ys[i]);
         break;
@@ -527,6 +580,7 @@ cpu_scale (gpointer ctx, DerlTensor *x, double alpha)
   FOR_DTYPE (x->dtype, {
     T *xs = ELEMS (x);
     const T al = (T) alpha;
+    SIMD
     for (gsize i = 0; i < n; i++)
       xs[i] *= al;
   });
@@ -567,6 +621,7 @@ cpu_adam (gpointer ctx, DerlTensor *param, const DerlTensor *grad, DerlTensor *m
     const T lr = (T) p->lr, eps = (T) p->eps;
     const T bias1 = (T) bc1, bias2 = (T) bc2;
 
+    SIMD
     for (gsize i = 0; i < n; i++)
       {
         const T g = gs[i];
