@@ -1,0 +1,234 @@
+/* Tests of `mode = train` (core/train.c) with the PPO and GRPO plugins:
+ * learning CartPole to a stated score, determinism, checkpoints that
+ * evaluate as trained, and train-mode validation. */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+#include <glib/gstdio.h>
+#include <check.h>
+#include <derl/derl.h>
+#include "test-util.h"
+
+static DerlRegistry *registry;
+static char *tmpdir;
+
+static void
+setup (void)
+{
+  registry = derl_test_registry ();
+  derl_registry_add_path (registry, DERL_TEST_PLUGIN_DIR "/optimizers/ppo");
+  derl_registry_add_path (registry, DERL_TEST_PLUGIN_DIR "/optimizers/grpo");
+  derl_registry_scan (registry);
+  tmpdir = g_dir_make_tmp ("derl-train-XXXXXX", NULL);
+}
+
+static void
+teardown (void)
+{
+  GDir *d = g_dir_open (tmpdir, 0, NULL);
+  const char *name;
+  while (d && (name = g_dir_read_name (d)))
+    {
+      char *p = g_build_filename (tmpdir, name, NULL);
+      g_unlink (p);
+      g_free (p);
+    }
+  if (d)
+    g_dir_close (d);
+  g_rmdir (tmpdir);
+  g_free (tmpdir);
+  derl_registry_free (registry);
+}
+
+static DerlExperiment *
+experiment (const char *text)
+{
+  GError *error = NULL;
+  DerlExperiment *e = derl_experiment_load_data (registry, text, strlen (text), "t.ini", NULL, &error);
+  ck_assert_msg (e != NULL, "%s", error ? error->message : "");
+  return e;
+}
+
+/* Trains; returns the metrics log's text without its timing members. */
+static char *
+train (DerlExperiment *e, const char *name, DerlTrainSummary *s)
+{
+  GError *error = NULL;
+  char *path = g_build_filename (tmpdir, name, NULL);
+  char *ckpt = g_strconcat (path, ".ckpt", NULL);
+  DerlMetrics *m = derl_metrics_open (path, &error);
+  char *text = NULL;
+
+  ck_assert_ptr_nonnull (m);
+  ck_assert_msg (derl_train_run (e, m, NULL, NULL, ckpt, s, &error), "%s", error ? error->message : "");
+  ck_assert (derl_metrics_close (m, &error));
+  ck_assert (g_file_get_contents (path, &text, NULL, NULL));
+  GRegex *timing = g_regex_new (",\"(wall_seconds|steps_per_second)\":[-0-9.e+]+", 0, 0, NULL);
+  char *stripped = g_regex_replace_literal (timing, text, -1, 0, "", 0, NULL);
+  g_regex_unref (timing);
+  g_free (text);
+  g_free (ckpt);
+  g_free (path);
+  return stripped;
+}
+
+#define PPO "[experiment]\nmode = train\nseed = 1\n[train]\ntotal_steps = 250000\neval_episodes = 50\n" \
+            "[env]\nname = cartpole\n[optimizer]\nname = ppo\n"
+
+/* PPO with CleanRL's defaults balances the pole for the full 500 steps
+ * within 250k steps (the PyTorch reference reaches a mean of 475 over 20
+ * episodes at 122k-194k steps). */
+START_TEST (test_ppo_learns_cartpole)
+{
+  DerlExperiment *e = experiment (PPO);
+  DerlTrainSummary s;
+  char *log = train (e, "ppo.jsonl", &s);
+  ck_assert_msg (s.eval.mean_return >= 475.0, "greedy return %f after %" G_GUINT64_FORMAT " steps",
+                 s.eval.mean_return, s.steps);
+  ck_assert (s.first_step_475 > 0 && s.first_step_475 <= 250000);
+  ck_assert_uint_eq (s.updates, (250000 + 511) / 512);
+  ck_assert_uint_eq (s.steps, s.updates * 512);
+  ck_assert (strstr (log, "\"event\":\"update\",\"update\":1,\"step\":512,"));
+  ck_assert (strstr (log, "\"policy_loss\":") && strstr (log, "\"approx_kl\":") && strstr (log, "\"explained_variance\":"));
+  ck_assert (strstr (log, "\"event\":\"eval\""));
+  g_free (log);
+  derl_experiment_free (e);
+}
+END_TEST
+
+/* GRPO: groups of 8 episodes from a shared start state, 8 groups per update. */
+START_TEST (test_grpo_learns_cartpole)
+{
+  DerlExperiment *e = experiment ("[experiment]\nmode = train\nseed = 1\n[train]\ntotal_steps = 300000\n"
+                                  "eval_episodes = 50\n[env]\nname = cartpole\n[optimizer]\nname = grpo\n");
+  DerlTrainSummary s;
+  char *log = train (e, "grpo.jsonl", &s);
+  ck_assert_msg (s.eval.mean_return >= 475.0, "greedy return %f", s.eval.mean_return);
+  ck_assert_uint_eq (s.episodes, s.updates * 64);
+  ck_assert (strstr (log, "\"kl_ref\":") && strstr (log, "\"group_mean_return\":"));
+  g_free (log);
+  derl_experiment_free (e);
+}
+END_TEST
+
+START_TEST (test_same_seed_same_numbers)
+{
+  const char *text = "[experiment]\nmode = train\nseed = 4\n[train]\ntotal_steps = 20000\neval_interval = 5000\n"
+                     "eval_episodes = 10\n[env]\nname = cartpole\n";
+  DerlExperiment *a = experiment (text), *b = experiment (text);
+  DerlTrainSummary sa, sb;
+  char *la = train (a, "a.jsonl", &sa), *lb = train (b, "b.jsonl", &sb);
+  ck_assert_str_eq (la, lb);
+  ck_assert_double_eq (sa.eval.mean_return, sb.eval.mean_return);
+  /* the checkpoints are byte for byte the same */
+  char *ca = NULL, *cb = NULL;
+  gsize na, nb;
+  char *pa = g_build_filename (tmpdir, "a.jsonl.ckpt", NULL), *pb = g_build_filename (tmpdir, "b.jsonl.ckpt", NULL);
+  ck_assert (g_file_get_contents (pa, &ca, &na, NULL) && g_file_get_contents (pb, &cb, &nb, NULL));
+  ck_assert (na == nb && memcmp (ca, cb, na) == 0);
+  /* another seed, other numbers */
+  DerlExperiment *c = experiment ("[experiment]\nmode = train\nseed = 5\n[train]\ntotal_steps = 20000\n"
+                                  "eval_interval = 5000\neval_episodes = 10\n[env]\nname = cartpole\n");
+  DerlTrainSummary sc;
+  char *lc = train (c, "c.jsonl", &sc);
+  ck_assert_str_ne (la, lc);
+  ck_assert_int_eq (g_strstr_len (la, -1, "\"event\":\"eval\"") != NULL, 1);
+  g_free (la);
+  g_free (lb);
+  g_free (lc);
+  g_free (ca);
+  g_free (cb);
+  g_free (pa);
+  g_free (pb);
+  derl_experiment_free (a);
+  derl_experiment_free (b);
+  derl_experiment_free (c);
+}
+END_TEST
+
+/* The checkpoint holds the trained policy: loaded and run greedily it
+ * scores what the run's own evaluation did. */
+START_TEST (test_checkpoint_evaluates_as_trained)
+{
+  DerlExperiment *e = experiment ("[experiment]\nmode = train\nseed = 2\n[train]\ntotal_steps = 30000\n"
+                                  "eval_episodes = 20\n[env]\nname = cartpole\n");
+  DerlTrainSummary s;
+  char *log = train (e, "t.jsonl", &s);
+  char *ckpt = g_build_filename (tmpdir, "t.jsonl.ckpt", NULL);
+  GError *error = NULL;
+  DerlBackend *backend = derl_backend_new_cpu ();
+  char *stored = NULL;
+  DerlPolicy *policy = derl_policy_load (backend, ckpt, 20, &stored, &error);
+  ck_assert_msg (policy != NULL, "%s", error ? error->message : "");
+  ck_assert (strstr (stored, "total_steps=30000"));
+  DerlEvalResult r;
+  const DerlFeature *env = derl_experiment_get_feature (e, DERL_FEATURE_ENV);
+  ck_assert (derl_policy_evaluate_greedy (policy, env, derl_experiment_get_params (e, "env"), 1, 20, 2, &r, &error));
+  ck_assert_double_eq (r.mean_return, s.eval.mean_return);
+  ck_assert_double_eq (r.success_rate, s.eval.success_rate);
+  derl_policy_free (policy);
+  derl_backend_free (backend);
+  g_free (stored);
+  g_free (ckpt);
+  g_free (log);
+  derl_experiment_free (e);
+}
+END_TEST
+
+static void
+assert_invalid (const char *text, const char *needle)
+{
+  GError *error = NULL;
+  DerlExperiment *e = derl_experiment_load_data (registry, text, strlen (text), "t.ini", NULL, &error);
+  ck_assert_msg (e == NULL, "accepted: %s", text);
+  ck_assert_msg (strstr (error->message, needle), "'%s' not in: %s", needle, error->message);
+  g_error_free (error);
+}
+
+START_TEST (test_train_validation)
+{
+  assert_invalid ("[experiment]\nmode = train\n[train]\neval_split = tset\n[env]\nname = cartpole\n",
+                  "t.ini: [train] eval_split = tset: env 'cartpole' has no such split (expected one of: train, val, "
+                  "test); did you mean 'test'?");
+  assert_invalid ("[experiment]\nmode = train\n[policy]\nhidden = 64,0\n[env]\nname = cartpole\n",
+                  "t.ini: [policy] hidden: '0' is not a layer width (expected an integer in [1, 65536])");
+  assert_invalid ("[experiment]\nmode = train\n[policy]\nhidden = 1,2,3,4,5,6,7,8,9\n[env]\nname = cartpole\n",
+                  "[policy] hidden: 9 layers (expected at most 8)");
+  assert_invalid ("[experiment]\nmode = train\n[optimizer]\nname = pop\n[env]\nname = cartpole\n",
+                  "[optimizer] name: no optimizer named 'pop'; did you mean 'ppo'?");
+  assert_invalid ("[experiment]\nmode = train\n[optimizer]\nname = ppo\nclip_coeff = 0.1\n[env]\nname = cartpole\n",
+                  "[optimizer] clip_coeff: unknown key for optimizer 'ppo'; did you mean 'clip_coef'?");
+  assert_invalid ("[experiment]\nmode = train\n[backend]\nname = cpu\nblas_threads = 0\n[env]\nname = cartpole\n",
+                  "[backend] blas_threads = 0: 0 is out of range");
+
+  /* Defaults: optimizer ppo, backend cpu; evaluate-only groups absent. */
+  DerlExperiment *e = experiment ("[experiment]\nmode = train\n[env]\nname = cartpole\n");
+  ck_assert_str_eq (derl_feature_get_name (derl_experiment_get_feature (e, DERL_FEATURE_OPTIMIZER)), "ppo");
+  ck_assert_str_eq (derl_feature_get_name (derl_experiment_get_feature (e, DERL_FEATURE_BACKEND)), "cpu");
+  ck_assert_ptr_null (derl_experiment_get_params (e, "evaluate"));
+  char *text = derl_experiment_to_data (e, NULL);
+  ck_assert (strstr (text, "[optimizer]\n") && strstr (text, "name=ppo") && strstr (text, "n_envs=4")
+             && strstr (text, "[backend]\n") && strstr (text, "hidden=64,64") && !strstr (text, "[evaluate]"));
+  g_free (text);
+  derl_experiment_free (e);
+}
+END_TEST
+
+static Suite *
+train_suite (void)
+{
+  Suite *s = suite_create ("train");
+  TCase *tc = tcase_create ("learning");
+  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_set_timeout (tc, 300);
+  tcase_add_test (tc, test_ppo_learns_cartpole);
+  tcase_add_test (tc, test_grpo_learns_cartpole);
+  tcase_add_test (tc, test_same_seed_same_numbers);
+  tcase_add_test (tc, test_checkpoint_evaluates_as_trained);
+  tcase_add_test (tc, test_train_validation);
+  suite_add_tcase (s, tc);
+  return s;
+}
+
+DERL_TEST_MAIN (train_suite)
