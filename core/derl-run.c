@@ -213,7 +213,8 @@ train_summary_object (const DerlExperiment *e, const DerlTrainSummary *s)
   json_object_set_int_member (o, "episodes", (gint64) s->episodes);
   json_object_set_int_member (o, "updates", (gint64) s->updates);
   json_object_set_double_member (o, "mean_return_20", s->final_mean_return_20);
-  json_object_set_int_member (o, "first_step_475", (gint64) s->first_step_475);
+  json_object_set_double_member (o, "target_return", derl_params_get_double (tr, "target_return"));
+  json_object_set_int_member (o, "first_step_target", (gint64) s->first_step_target);
   json_object_set_string_member (o, "eval_split", derl_params_get_string (tr, "eval_split"));
   json_object_set_int_member (o, "eval_episodes", s->eval.n_episodes);
   json_object_set_double_member (o, "eval_mean_return", s->eval.mean_return);
@@ -276,8 +277,9 @@ print_train_summary (const DerlExperiment *e, const DerlTrainSummary *s, const c
   printf ("  updates         %" G_GUINT64_FORMAT "\n", s->updates);
   printf ("  episodes        %" G_GUINT64_FORMAT "\n", s->episodes);
   printf ("  last 20 returns %.2f (mean)\n", s->final_mean_return_20);
-  if (s->first_step_475)
-    printf ("  reached 475     at step %" G_GUINT64_FORMAT " (mean of the last 20 returns)\n", s->first_step_475);
+  if (s->first_step_target)
+    printf ("  reached %-8g at step %" G_GUINT64_FORMAT " (mean of the last 20 returns)\n",
+            derl_params_get_double (tr, "target_return"), s->first_step_target);
   printf ("  eval            split %s, %u episodes, greedy: return %.2f +- %.2f, success %.1f%%\n",
           derl_params_get_string (tr, "eval_split"), s->eval.n_episodes, s->eval.mean_return,
           s->eval.std_return, 100.0 * s->eval.success_rate);

@@ -37,6 +37,9 @@ static const DerlParamSpec train_specs[] = {
   DERL_PARAM_INT_RANGE ("eval_episodes", "100", 1, 10000000, "episodes per evaluation (greedy actions)"),
   DERL_PARAM_STRING ("train_split", "train", "the env's split to train on"),
   DERL_PARAM_STRING ("eval_split", "val", "the env's split to evaluate on"),
+  { "target_return", DERL_PARAM_DOUBLE, 0, "475", 0, 0, NULL,
+    "the summary reports the first step at which the mean of the last 20 training returns reached "
+    "this (475: CartPole-v1 solved)", { NULL } },
   DERL_PARAM_END
 };
 
@@ -46,9 +49,19 @@ static const DerlParamSpec policy_specs[] = {
   DERL_PARAM_END
 };
 
-static const DerlParamSpec feature_name_specs[] = {
+static const DerlParamSpec env_name_specs[] = {
   { "name", DERL_PARAM_STRING, DERL_PARAM_REQUIRED, NULL, 0, 0, NULL,
-    "the plugin feature this group configures; its own keys follow", { NULL } },
+    "the env this group configures (see derl-inspect); its own keys follow", { NULL } },
+  DERL_PARAM_END
+};
+
+static const DerlParamSpec optimizer_name_specs[] = {
+  DERL_PARAM_STRING ("name", "ppo", "the optimizer this group configures (see derl-inspect); its own keys follow"),
+  DERL_PARAM_END
+};
+
+static const DerlParamSpec backend_name_specs[] = {
+  DERL_PARAM_STRING ("name", "cpu", "the tensor backend this group configures (see derl-inspect); its own keys follow"),
   DERL_PARAM_END
 };
 
@@ -70,9 +83,9 @@ static const GroupInfo groups[] = {
   { "evaluate", evaluate_specs, -1, NULL, MODE_EVALUATE },
   { "train", train_specs, -1, NULL, MODE_TRAIN },
   { "policy", policy_specs, -1, NULL, MODE_TRAIN },
-  { "env", feature_name_specs, DERL_FEATURE_ENV, NULL, MODE_ALL },
-  { "optimizer", feature_name_specs, DERL_FEATURE_OPTIMIZER, "ppo", MODE_TRAIN },
-  { "backend", feature_name_specs, DERL_FEATURE_BACKEND, "cpu", MODE_ALL },
+  { "env", env_name_specs, DERL_FEATURE_ENV, NULL, MODE_ALL },
+  { "optimizer", optimizer_name_specs, DERL_FEATURE_OPTIMIZER, "ppo", MODE_TRAIN },
+  { "backend", backend_name_specs, DERL_FEATURE_BACKEND, "cpu", MODE_ALL },
 };
 
 static const char *const group_names[] = { "experiment", "evaluate", "train", "policy", "env", "optimizer",
@@ -402,6 +415,37 @@ check_hidden (Loader *l, DerlExperiment *experiment)
     }
 }
 
+/* The optimizer and the backend accept their values together (an optimizer
+ * may refuse a combination; a backend may not run here): make each once. */
+static void
+check_instances (Loader *l, DerlExperiment *experiment)
+{
+  const DerlFeature *opt = derl_experiment_get_feature (experiment, DERL_FEATURE_OPTIMIZER);
+  const DerlFeature *backend = derl_experiment_get_feature (experiment, DERL_FEATURE_BACKEND);
+  g_autoptr (GError) err = NULL;
+
+  if (opt)
+    {
+      const DerlOptimizerVTable *vt = derl_feature_get_optimizer_vtable (opt);
+      gpointer state = NULL;
+      if (vt->create (derl_experiment_get_params (experiment, "optimizer"), &state, &err))
+        vt->destroy (state);
+      else
+        add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [optimizer] %s", l->label,
+                   err ? err->message : "the optimizer refused its parameters");
+      g_clear_error (&err);
+    }
+  if (backend)
+    {
+      DerlBackend *b = derl_backend_new (backend, derl_experiment_get_params (experiment, "backend"), &err);
+      if (b)
+        derl_backend_free (b);
+      else
+        add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [backend] name = %s: cannot run here: %s",
+                   l->label, derl_feature_get_name (backend), err ? err->message : "no reason given");
+    }
+}
+
 /* Checks across groups, some needing an env instance. */
 static void
 check_env (Loader *l, DerlExperiment *experiment)
@@ -412,6 +456,7 @@ check_env (Loader *l, DerlExperiment *experiment)
 
   if (derl_experiment_get_params (experiment, "policy"))
     check_hidden (l, experiment);
+  check_instances (l, experiment);
   if (!env_feature)
     return;
   env = derl_env_new (env_feature, derl_experiment_get_params (experiment, "env"), &err);

@@ -183,6 +183,11 @@ _derl_plugin_load (DerlPlugin *plugin, GError **error)
   if (!check_desc (plugin, desc, error))
     return FALSE;
   const DerlPlugin *other = _derl_registry_find_usable_plugin (plugin->registry, desc->name);
+  if (other && !other->module)
+    return fail (plugin, error,
+                 g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_DUPLICATE,
+                              "%s: the plugin name '%s' is reserved for the features built into libderl",
+                              plugin->path, desc->name));
   if (other)
     return fail (plugin, error,
                  g_error_new (DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_DUPLICATE,

@@ -138,7 +138,8 @@ typedef struct {
   guint n_recent;
   double update_return_sum, update_success;
   guint update_episodes;
-  guint64 first_step_475;
+  guint64 first_step_target;
+  double target_return;
 } Trainer;
 
 static void
@@ -161,6 +162,28 @@ mean_recent (const Trainer *t)
   return t->n_recent ? s / t->n_recent : 0.0;
 }
 
+/* The env broke its contract: no admissible action, or an episode longer
+ * than its max_steps.  Checked on every step, so a broken plugin stops the
+ * run with a message instead of overrunning a buffer. */
+static gboolean
+check_step (Trainer *t, guint32 action, guint length, GError **error)
+{
+  const char *name = derl_feature_get_name (t->env_feature);
+  if (action == DERL_NO_ACTION)
+    {
+      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
+                   "env '%s': no admissible action after %u steps of an episode", name, length);
+      return FALSE;
+    }
+  if (length >= t->spec->max_steps)
+    {
+      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
+                   "env '%s': an episode did not end within max_steps (%u)", name, t->spec->max_steps);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Starts a new episode on env @e of the SEGMENTS fleet. */
 static void
 segment_reset (Trainer *t, guint e)
@@ -173,8 +196,8 @@ segment_reset (Trainer *t, guint e)
   t->ep_length[e] = 0;
 }
 
-static void
-collect_segments (Trainer *t)
+static gboolean
+collect_segments (Trainer *t, GError **error)
 {
   const DerlEnvSpec *spec = t->spec;
   Buffers *b = &t->buf;
@@ -194,6 +217,8 @@ collect_segments (Trainer *t)
       for (guint e = 0; e < E; e++)
         {
           guint row = row0 + e;
+          if (!check_step (t, b->actions[row], t->ep_length[e], error))
+            return FALSE;
           const DerlEnvStep *s = derl_env_step (t->envs[e], b->actions[row]);
           b->rewards[row] = (float) s->reward;
           b->terminated[row] = s->terminated;
@@ -216,8 +241,8 @@ collect_segments (Trainer *t)
             t->now[e] = s;
         }
       t->steps += E;
-      if (t->first_step_475 == 0 && t->n_recent == RECENT && mean_recent (t) >= 475.0)
-        t->first_step_475 = t->steps;
+      if (t->first_step_target == 0 && t->n_recent == RECENT && mean_recent (t) >= t->target_return)
+        t->first_step_target = t->steps;
       if (n_final)
         {
           float *v = (float *) t->uniform; /* doubles hold at least n_final floats */
@@ -232,12 +257,13 @@ collect_segments (Trainer *t)
         memcpy (t->final_obs + (gsize) e * spec->obs_size, t->now[e]->obs, sizeof (float) * spec->obs_size);
       derl_policy_values (t->policy, E, t->final_obs, b->last_values);
     }
+  return TRUE;
 }
 
 /* GROUPS: n_groups x group_size whole episodes, run side by side; episode i
  * writes step k to row i * max_steps + k, compacted afterwards. */
-static guint
-collect_groups (Trainer *t, guint32 *n_episodes)
+static gboolean
+collect_groups (Trainer *t, guint *n_rows, guint32 *n_episodes, GError **error)
 {
   const DerlEnvSpec *spec = t->spec;
   Buffers *b = &t->buf;
@@ -281,6 +307,8 @@ collect_groups (Trainer *t, guint32 *n_episodes)
         if (t->now[i])
           {
             guint row = t->act_rows[j];
+            if (!check_step (t, actions[j], t->ep_length[i], error))
+              return FALSE;
             b->actions[row] = actions[j];
             b->logp[row] = logp[j];
             b->values[row] = b->values[scratch + j];
@@ -304,8 +332,8 @@ collect_groups (Trainer *t, guint32 *n_episodes)
             else
               t->now[i] = s;
           }
-      if (t->first_step_475 == 0 && t->n_recent == RECENT && mean_recent (t) >= 475.0)
-        t->first_step_475 = t->steps;
+      if (t->first_step_target == 0 && t->n_recent == RECENT && mean_recent (t) >= t->target_return)
+        t->first_step_target = t->steps;
     }
   /* Compact: episode after episode. */
   for (guint i = 0; i < N; i++)
@@ -316,7 +344,8 @@ collect_groups (Trainer *t, guint32 *n_episodes)
     }
   b->episode_start[N] = rows;
   *n_episodes = N;
-  return rows;
+  *n_rows = rows;
+  return TRUE;
 }
 
 static gboolean
@@ -330,6 +359,7 @@ trainer_init (Trainer *t, const DerlExperiment *experiment, GError **error)
 
   t->experiment = experiment;
   t->seed = (guint64) derl_params_get_int (ex, "seed");
+  t->target_return = derl_params_get_double (tr, "target_return");
   t->env_feature = derl_experiment_get_feature (experiment, DERL_FEATURE_ENV);
   t->env_params = derl_experiment_get_params (experiment, "env");
   t->opt = derl_feature_get_optimizer_vtable (opt);
@@ -479,14 +509,16 @@ derl_train_run (const DerlExperiment *experiment, DerlMetrics *metrics,
       t.update_episodes = 0;
       if (t.plan.kind == DERL_ROLLOUT_SEGMENTS)
         {
-          collect_segments (&t);
+          if (!collect_segments (&t, error))
+            goto out;
           batch.n = t.plan.n_envs * t.plan.n_steps;
           batch.n_envs = t.plan.n_envs;
           batch.n_steps = t.plan.n_steps;
         }
       else
         {
-          batch.n = collect_groups (&t, &n_episodes);
+          if (!collect_groups (&t, &batch.n, &n_episodes, error))
+            goto out;
           batch.n_episodes = n_episodes;
           batch.episode_start = t.buf.episode_start;
         }
@@ -524,8 +556,12 @@ derl_train_run (const DerlExperiment *experiment, DerlMetrics *metrics,
               json_object_set_double_member (o, "success_rate", t.update_success / t.update_episodes);
             }
           json_object_set_double_member (o, "mean_return_20", mean_recent (&t));
+          /* JSON has no NaN or infinity: such a statistic is logged as null. */
           for (guint i = 0; i < stats.n; i++)
-            json_object_set_double_member (o, stats.names[i], stats.values[i]);
+            if (isfinite (stats.values[i]))
+              json_object_set_double_member (o, stats.names[i], stats.values[i]);
+            else
+              json_object_set_null_member (o, stats.names[i]);
           json_object_set_double_member (o, "wall_seconds", seconds);
           json_object_set_double_member (o, "steps_per_second", seconds > 0 ? t.steps / seconds : 0);
           if (!derl_metrics_write (metrics, o, error))
@@ -536,7 +572,8 @@ derl_train_run (const DerlExperiment *experiment, DerlMetrics *metrics,
           DerlEvalResult r;
           if (!evaluate (&t, metrics, &r, error))
             goto out;
-          next_eval += eval_interval;
+          while (next_eval <= t.steps)
+            next_eval += eval_interval;
         }
       gint64 now = g_get_monotonic_time ();
       if (progress && now - last_progress > 100 * G_TIME_SPAN_MILLISECOND)
@@ -558,7 +595,7 @@ derl_train_run (const DerlExperiment *experiment, DerlMetrics *metrics,
   summary->episodes = t.episodes;
   summary->updates = t.updates;
   summary->final_mean_return_20 = mean_recent (&t);
-  summary->first_step_475 = t.first_step_475;
+  summary->first_step_target = t.first_step_target;
   if (progress)
     progress (t.steps, total, user_data);
   ok = TRUE;
@@ -604,7 +641,7 @@ derl_policy_evaluate_greedy (DerlPolicy *policy, const DerlFeature *env_feature,
       for (guint i = 0; i < n; i++)
         {
           DerlRng rng;
-          derl_rng_init (&rng, seed, DERL_RNG_STREAM_EVAL, wave + i, 0, 0);
+          derl_rng_init (&rng, seed, DERL_RNG_STREAM_EPISODE, 0, 0, wave + i);
           now[i] = derl_env_reset (envs->pdata[i], split, wave + i, &rng);
           ret[i] = 0;
           length[i] = 0;
@@ -656,7 +693,10 @@ derl_policy_evaluate_greedy (DerlPolicy *policy, const DerlFeature *env_feature,
 void
 derl_stats_add (DerlStats *stats, const char *name, double value)
 {
+  static const char *const reserved[] = { "event", "update", "step", "episodes", "mean_return", "success_rate",
+                                          "mean_return_20", "wall_seconds", "steps_per_second", NULL };
   g_return_if_fail (stats->n < DERL_STATS_MAX);
+  g_return_if_fail (name != NULL && !g_strv_contains (reserved, name));
   stats->names[stats->n] = name;
   stats->values[stats->n++] = value;
 }

@@ -86,7 +86,7 @@ START_TEST (test_ppo_learns_cartpole)
   char *log = train (e, "ppo.jsonl", &s);
   ck_assert_msg (s.eval.mean_return >= 475.0, "greedy return %f after %" G_GUINT64_FORMAT " steps",
                  s.eval.mean_return, s.steps);
-  ck_assert (s.first_step_475 > 0 && s.first_step_475 <= 250000);
+  ck_assert (s.first_step_target > 0 && s.first_step_target <= 250000);
   ck_assert_uint_eq (s.updates, (250000 + 511) / 512);
   ck_assert_uint_eq (s.steps, s.updates * 512);
   ck_assert (strstr (log, "\"event\":\"update\",\"update\":1,\"step\":512,"));
@@ -167,6 +167,13 @@ START_TEST (test_checkpoint_evaluates_as_trained)
   ck_assert (derl_policy_evaluate_greedy (policy, env, derl_experiment_get_params (e, "env"), 1, 20, 2, &r, &error));
   ck_assert_double_eq (r.mean_return, s.eval.mean_return);
   ck_assert_double_eq (r.success_rate, s.eval.success_rate);
+  /* evaluate mode plays the same episodes, one decision at a time */
+  DerlExperiment *ev = experiment ("[experiment]\nseed = 2\nthreads = 2\n[evaluate]\nepisodes = 20\nsplit = val\n"
+                                   "[env]\nname = cartpole\n");
+  DerlEvaluateSummary es;
+  ck_assert (derl_evaluate_run (ev, policy, 2, NULL, NULL, NULL, &es, &error));
+  ck_assert_double_eq_tol (es.mean_return, s.eval.mean_return, 1e-9);
+  derl_experiment_free (ev);
   derl_policy_free (policy);
   derl_backend_free (backend);
   g_free (stored);
@@ -201,6 +208,10 @@ START_TEST (test_train_validation)
                   "[optimizer] clip_coeff: unknown key for optimizer 'ppo'; did you mean 'clip_coef'?");
   assert_invalid ("[experiment]\nmode = train\n[backend]\nname = cpu\nblas_threads = 0\n[env]\nname = cartpole\n",
                   "[backend] blas_threads = 0: 0 is out of range");
+  /* The optimizer itself refuses a combination of valid values. */
+  assert_invalid ("[experiment]\nmode = train\n[optimizer]\nn_envs = 1\nn_steps = 2\nn_minibatches = 4\n"
+                  "[env]\nname = cartpole\n",
+                  "t.ini: [optimizer] n_minibatches = 4: more minibatches than the 2 rows of a batch");
 
   /* Defaults: optimizer ppo, backend cpu; evaluate-only groups absent. */
   DerlExperiment *e = experiment ("[experiment]\nmode = train\n[env]\nname = cartpole\n");
@@ -211,6 +222,20 @@ START_TEST (test_train_validation)
   ck_assert (strstr (text, "[optimizer]\n") && strstr (text, "name=ppo") && strstr (text, "n_envs=4")
              && strstr (text, "[backend]\n") && strstr (text, "hidden=64,64") && !strstr (text, "[evaluate]"));
   g_free (text);
+  derl_experiment_free (e);
+}
+END_TEST
+
+/* Statistics that are not finite are logged as null, keeping the log JSON. */
+START_TEST (test_non_finite_stats_are_null)
+{
+  DerlExperiment *e = experiment ("[experiment]\nmode = train\n[train]\ntotal_steps = 512\neval_episodes = 1\n"
+                                  "[env]\nname = cartpole\n[optimizer]\ngamma = 0\ngae_lambda = 0\n");
+  DerlTrainSummary s;
+  char *log = train (e, "nan.jsonl", &s);
+  ck_assert_msg (strstr (log, "\"explained_variance\":null"), "%s", log);
+  ck_assert (!strstr (log, "nan") && !strstr (log, "inf"));
+  g_free (log);
   derl_experiment_free (e);
 }
 END_TEST
@@ -227,6 +252,7 @@ train_suite (void)
   tcase_add_test (tc, test_same_seed_same_numbers);
   tcase_add_test (tc, test_checkpoint_evaluates_as_trained);
   tcase_add_test (tc, test_train_validation);
+  tcase_add_test (tc, test_non_finite_stats_are_null);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -26,7 +26,7 @@ for seed in $seeds; do
     /"steps" :/ { gsub(/[^0-9]/, "", $3); s = $3 }
     /"wall_seconds"/ { gsub(/,/, "", $3); w = $3 }
     /"steps_per_second"/ { gsub(/,/, "", $3); r = $3 }
-    /"first_step_475"/ { gsub(/,/, "", $3); f = $3 }
+    /"first_step_target"/ { gsub(/,/, "", $3); f = $3 }
     /"mean_return_20"/ { gsub(/,/, "", $3); m = $3 }
     END { printf "%-8s %4s %9d %9.2f %10.0f %12s %.1f\n", "derl", seed, s, w, r, (f > 0 ? f : "never"), m }
   ' "$out/derl-$seed/summary.json" | tee -a "$out/rows"

@@ -50,11 +50,14 @@ typedef struct {
  *   value estimate (NULL unless the plan asked for values) when it was taken
  * @rewards: the reward of each step
  * @terminated: @truncated: whether the step ended its episode, and how
- * @next_values: for a truncated step, the value of the observation it
- *   ended in (to bootstrap from); otherwise 0.  NULL without values
+ * @next_values: SEGMENTS: for a truncated step, the value of the
+ *   observation it ended in (to bootstrap from); otherwise 0.  NULL
+ *   without values (always, for GROUPS)
  * @last_values: SEGMENTS: per env, the value of the observation after its
- *   last step (0 where that step ended an episode)
- * @episode: the index of the episode each row belongs to, within the batch
+ *   last step: the next episode's first observation where that step ended
+ *   one (use @terminated and @truncated to tell)
+ * @episode: SEGMENTS: the env each row comes from; GROUPS: the index of
+ *   the row's episode within the batch
  * @group: GROUPS: the group of each row's episode
  * @n_envs: @n_steps: SEGMENTS geometry
  * @n_episodes: GROUPS: episodes in the batch; @episode_start[i] is the
@@ -102,7 +105,13 @@ typedef struct {
   double values[DERL_STATS_MAX];
 } DerlStats;
 
-/** derl_stats_add: Appends @name = @value (@name must be static). */
+/**
+ * derl_stats_add:
+ * Appends @name = @value.  @name must be static and not one of the members
+ * the trainer writes itself (event, update, step, episodes, mean_return,
+ * success_rate, mean_return_20, wall_seconds, steps_per_second).  A value
+ * that is not finite is logged as null.
+ */
 void derl_stats_add (DerlStats *stats, const char *name, double value);
 
 /**

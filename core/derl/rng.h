@@ -33,13 +33,12 @@ typedef struct {
  * ids from DERL_RNG_STREAM_PLUGIN upward.
  */
 enum {
-  DERL_RNG_STREAM_EPISODE = 1,   /* evaluate mode: (episode) */
+  DERL_RNG_STREAM_EPISODE = 1,   /* evaluations: (0, 0, episode) */
   DERL_RNG_STREAM_INIT = 2,      /* parameter initialisation: (net, layer) */
   DERL_RNG_STREAM_OUTER = 3,     /* the outer loop */
   DERL_RNG_STREAM_RESET = 4,     /* training resets: (env, episode) or (update, group) */
   DERL_RNG_STREAM_ACTION = 5,    /* training actions: (env) or (update, episode) */
   DERL_RNG_STREAM_UPDATE = 6,    /* an update's minibatch shuffles: (update) */
-  DERL_RNG_STREAM_EVAL = 7,      /* evaluation episodes: (episode) */
   DERL_RNG_STREAM_PLUGIN = 1024,
 };
 

@@ -27,8 +27,8 @@ typedef struct {
  * @episodes: training episodes completed
  * @updates: optimizer updates
  * @final_mean_return_20: the mean return of the last 20 training episodes
- * @first_step_475: the first step at which the mean of the last 20
- *   training returns reached 475 (CartPole's bar), or 0
+ * @first_step_target: the first step at which the mean of the last 20
+ *   training returns reached [train] target_return, or 0
  * @eval: the final greedy evaluation
  * @seconds: wall time of training (not of the final evaluation)
  */
@@ -37,7 +37,7 @@ typedef struct {
   guint64 episodes;
   guint64 updates;
   double final_mean_return_20;
-  guint64 first_step_475;
+  guint64 first_step_target;
   DerlEvalResult eval;
   double seconds;
 } DerlTrainSummary;
@@ -63,8 +63,9 @@ gboolean derl_train_run (const DerlExperiment *experiment, DerlMetrics *metrics,
 /**
  * derl_policy_evaluate_greedy:
  * @policy: a policy for @env's spec
- * @split: @n_episodes: @seed: which episodes (episode i resets task i of
- *   the split with the stream (seed, DERL_RNG_STREAM_EVAL, i, 0, 0))
+ * @split: @n_episodes: @seed: which episodes: episode i resets task i of
+ *   the split with the stream (seed, DERL_RNG_STREAM_EPISODE, 0, 0, i), the
+ *   episodes of evaluate mode
  *
  * Runs @n_episodes episodes with greedy actions, @policy's max_rows at a
  * time, and returns their statistics.

@@ -74,7 +74,7 @@ ppo_create (const DerlParams *params, gpointer *state, GError **error)
   if (p->n_minibatches > p->batch)
     {
       g_set_error (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
-                   "[optimizer] n_minibatches = %u: more minibatches than the %u rows of a batch "
+                   "n_minibatches = %u: more minibatches than the %u rows of a batch "
                    "(n_envs x n_steps)", p->n_minibatches, p->batch);
       g_free (p);
       return FALSE;
