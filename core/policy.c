@@ -40,7 +40,24 @@ struct _DerlPolicy {
   guint32 *last_actions;
   guint last_n;
   gboolean last_has_values;
+
+  /* the critic's pass of training on a second thread (derl_policy_set_threads) */
+  gpointer critic_staging;  /* the critic's own staging buffer */
+  GThread *worker;
+  GMutex lock;
+  GCond cond;
+  gint job;                 /* CRITIC_*, atomic */
+  gint job_done;            /* atomic */
+  gboolean sleeping;        /* under lock */
+  guint job_n;
+  double *job_values;       /* forward: where the values go */
+  const double *job_dvalues;/* backward: the gradients to push through */
 };
+
+enum { CRITIC_NONE, CRITIC_FORWARD, CRITIC_BACKWARD, CRITIC_QUIT };
+
+static void stop_worker (DerlPolicy *p);
+static void upload_doubles_via (gpointer staging, gsize staging_len, DerlTensor *t, const double *src, gsize n);
 
 struct _DerlPolicyInputs {
   DerlPolicy *policy;
@@ -112,6 +129,7 @@ alloc_scratch (DerlPolicy *p, GError **error)
     return FALSE;
   p->staging_len = most;
   p->staging = g_malloc (most * derl_dtype_size (dt));
+  p->critic_staging = g_malloc ((gsize) m * derl_dtype_size (dt));
   p->host_logp = g_new (double, (gsize) m * a);
   p->host_dlogp = g_new (double, (gsize) m * a);
   p->last_actions = g_new (guint32, m);
@@ -152,6 +170,8 @@ policy_alloc (DerlBackend *backend, const DerlPolicyConfig *config, guint max_ro
   if (!check_config (config, error))
     return NULL;
   p = g_new0 (DerlPolicy, 1);
+  g_mutex_init (&p->lock);
+  g_cond_init (&p->cond);
   p->backend = backend;
   p->config = *config;
   p->max_rows = max_rows;
@@ -196,6 +216,10 @@ derl_policy_free (DerlPolicy *p)
 {
   if (!p)
     return;
+  stop_worker (p);
+  g_mutex_clear (&p->lock);
+  g_cond_clear (&p->cond);
+  g_free (p->critic_staging);
   _derl_mlp_clear (&p->actor);
   _derl_mlp_clear (&p->critic);
   derl_tensor_free (p->obs);
@@ -272,31 +296,43 @@ upload_mask (DerlPolicy *p, DerlTensor *t, gsize offset, const guint8 *mask, gsi
 static void
 upload_doubles (DerlPolicy *p, DerlTensor *t, const double *src, gsize n)
 {
-  if (t->dtype == DERL_DTYPE_F64)
-    {
-      derl_tensor_upload (t, 0, src, n);
-      return;
-    }
-  g_assert (n <= p->staging_len);
-  float *f = p->staging;
-  for (gsize i = 0; i < n; i++)
-    f[i] = (float) src[i];
-  derl_tensor_upload (t, 0, f, n);
+  upload_doubles_via (p->staging, p->staging_len, t, src, n);
 }
 
 static void
-download_doubles (DerlPolicy *p, const DerlTensor *t, double *dst, gsize n)
+download_doubles_via (gpointer staging, gsize staging_len, const DerlTensor *t, double *dst, gsize n)
 {
   if (t->dtype == DERL_DTYPE_F64)
     {
       derl_tensor_download (t, 0, dst, n);
       return;
     }
-  g_assert (n <= p->staging_len);
-  float *f = p->staging;
+  g_assert (n <= staging_len);
+  float *f = staging;
   derl_tensor_download (t, 0, f, n);
   for (gsize i = 0; i < n; i++)
     dst[i] = f[i];
+}
+
+static void
+download_doubles (DerlPolicy *p, const DerlTensor *t, double *dst, gsize n)
+{
+  download_doubles_via (p->staging, p->staging_len, t, dst, n);
+}
+
+static void
+upload_doubles_via (gpointer staging, gsize staging_len, DerlTensor *t, const double *src, gsize n)
+{
+  if (t->dtype == DERL_DTYPE_F64)
+    {
+      derl_tensor_upload (t, 0, src, n);
+      return;
+    }
+  g_assert (n <= staging_len);
+  float *f = staging;
+  for (gsize i = 0; i < n; i++)
+    f[i] = (float) src[i];
+  derl_tensor_upload (t, 0, f, n);
 }
 
 static void
@@ -332,12 +368,136 @@ actor_forward (DerlPolicy *p, guint n)
   return logp;
 }
 
+/* The critic's passes touch only its own MLP, its staging buffer, p->obs
+ * (read) and p->dvalues, so they can run beside the actor's. */
 static void
 critic_forward (DerlPolicy *p, guint n, double *values)
 {
   DerlTensor obs = rows_of (p->obs, n);
   const DerlTensor *out = _derl_mlp_forward (&p->critic, &obs, NULL, n);
-  download_doubles (p, out, values, n);
+  download_doubles_via (p->critic_staging, p->max_rows, out, values, n);
+}
+
+static void
+critic_backward (DerlPolicy *p, guint n, const double *dvalues)
+{
+  DerlTensor dv = rows_of (p->dvalues, n);
+  upload_doubles_via (p->critic_staging, p->max_rows, &dv, dvalues, n);
+  _derl_mlp_backward (&p->critic, &dv);
+}
+
+static void
+critic_run (DerlPolicy *p, int job, guint n, double *values, const double *dvalues)
+{
+  if (job == CRITIC_FORWARD)
+    critic_forward (p, n, values);
+  else
+    critic_backward (p, n, dvalues);
+}
+
+static inline void
+cpu_relax (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#endif
+}
+
+/* The worker spins while jobs come often (a minibatch's two passes are a
+ * few hundred microseconds apart, less than a sleep and wake-up costs) and
+ * sleeps on the condition when none came for a while (a rollout). */
+#define SPIN_LIMIT 200000
+
+static gpointer
+critic_worker (gpointer data)
+{
+  DerlPolicy *p = data;
+
+  for (;;)
+    {
+      int job;
+      guint spins = 0;
+      while ((job = g_atomic_int_get (&p->job)) == CRITIC_NONE)
+        {
+          if (++spins < SPIN_LIMIT)
+            {
+              cpu_relax ();
+              continue;
+            }
+          g_mutex_lock (&p->lock);
+          p->sleeping = TRUE;
+          while (g_atomic_int_get (&p->job) == CRITIC_NONE)
+            g_cond_wait (&p->cond, &p->lock);
+          p->sleeping = FALSE;
+          g_mutex_unlock (&p->lock);
+          spins = 0;
+        }
+      if (job == CRITIC_QUIT)
+        break;
+      critic_run (p, job, p->job_n, p->job_values, p->job_dvalues);
+      g_atomic_int_set (&p->job, CRITIC_NONE);
+      g_atomic_int_set (&p->job_done, TRUE);
+    }
+  return NULL;
+}
+
+static void
+post_job (DerlPolicy *p, int job)
+{
+  g_atomic_int_set (&p->job, job);
+  g_mutex_lock (&p->lock);
+  if (p->sleeping)
+    g_cond_signal (&p->cond);
+  g_mutex_unlock (&p->lock);
+}
+
+/* Starts a critic pass: on the worker thread when there is one, else now.
+ * Either way the same operations run on the same data. */
+static void
+critic_start (DerlPolicy *p, int job, guint n, double *values, const double *dvalues)
+{
+  if (!p->worker)
+    {
+      critic_run (p, job, n, values, dvalues);
+      return;
+    }
+  p->job_n = n;
+  p->job_values = values;
+  p->job_dvalues = dvalues;
+  g_atomic_int_set (&p->job_done, FALSE);
+  post_job (p, job);
+}
+
+static void
+critic_wait (DerlPolicy *p)
+{
+  if (!p->worker)
+    return;
+  while (!g_atomic_int_get (&p->job_done))
+    cpu_relax ();
+}
+
+static void
+stop_worker (DerlPolicy *p)
+{
+  if (!p->worker)
+    return;
+  post_job (p, CRITIC_QUIT);
+  g_thread_join (p->worker);
+  p->worker = NULL;
+}
+
+void
+derl_policy_set_threads (DerlPolicy *p, guint n_threads)
+{
+  g_return_if_fail (p != NULL && n_threads >= 1);
+  if (n_threads >= 2 && p->config.value_head && !p->worker)
+    {
+      p->job = CRITIC_NONE;
+      p->worker = g_thread_new ("derl-critic", critic_worker, p);
+    }
+  else if (n_threads < 2)
+    stop_worker (p);
 }
 
 void
@@ -458,12 +618,14 @@ derl_policy_evaluate (DerlPolicy *p, const DerlPolicyInputs *in, const guint32 *
     derl_tensor_gather_rows (in->cand, rows, &cand);
   derl_tensor_gather_rows (in->mask, rows, &mask);
 
+  if (values)
+    critic_start (p, CRITIC_FORWARD, n, values, NULL);
   DerlTensor l = actor_forward (p, n);
   download_doubles (p, &l, p->host_logp, (gsize) n * a);
   for (guint i = 0; i < n; i++)
     {
       const double *li = p->host_logp + (gsize) i * a;
-      g_return_if_fail (actions[i] < a && isfinite (li[actions[i]]));
+      g_assert (actions[i] < a && isfinite (li[actions[i]]));
       logp[i] = li[actions[i]];
       if (entropy)
         {
@@ -478,7 +640,7 @@ derl_policy_evaluate (DerlPolicy *p, const DerlPolicyInputs *in, const guint32 *
   p->last_n = n;
   p->last_has_values = values != NULL;
   if (values)
-    critic_forward (p, n, values);
+    critic_wait (p);
 }
 
 void
@@ -496,6 +658,9 @@ derl_policy_backward (DerlPolicy *p, const double *dlogp, const double *dentropy
 
   g_return_if_fail (n > 0 && dlogp != NULL);
   g_return_if_fail (dvalues == NULL || p->last_has_values);
+
+  if (dvalues)
+    critic_start (p, CRITIC_BACKWARD, n, NULL, dvalues);
 
   /* dL/dl_ij: the chosen action's term, and the entropy's
    * dH/dl_j = -p_j (l_j + 1) for H = -sum_j p_j l_j. */
@@ -522,13 +687,8 @@ derl_policy_backward (DerlPolicy *p, const double *dlogp, const double *dentropy
   derl_tensor_masked_log_softmax_backward (&l, &mask, &dl, &dlogits);
   DerlTensor dout = shaped (&dlogits, n * (c->candidate_size ? a : 1), c->candidate_size ? 1 : a);
   _derl_mlp_backward (&p->actor, &dout);
-
   if (dvalues)
-    {
-      DerlTensor dv = rows_of (p->dvalues, n);
-      upload_doubles (p, &dv, dvalues, n);
-      _derl_mlp_backward (&p->critic, &dv);
-    }
+    critic_wait (p);
 }
 
 double

@@ -395,6 +395,7 @@ trainer_init (Trainer *t, const DerlExperiment *experiment, GError **error)
   t->policy = derl_policy_new (t->backend, &config, max_rows, t->seed, error);
   if (!t->policy)
     return FALSE;
+  derl_policy_set_threads (t->policy, (guint) derl_params_get_int (ex, "threads"));
 
   guint cap, n_episodes;
   if (t->plan.kind == DERL_ROLLOUT_SEGMENTS)

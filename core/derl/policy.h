@@ -84,6 +84,17 @@ DerlPolicy *derl_policy_clone (const DerlPolicy *policy, GError **error);
 void derl_policy_free (DerlPolicy *policy);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DerlPolicy, derl_policy_free)
 
+/**
+ * derl_policy_set_threads:
+ * @n_threads: 1, or 2 or more to run the critic's forward and backward
+ *   passes of training (derl_policy_evaluate(), derl_policy_backward()) on a
+ *   second thread, beside the actor's
+ *
+ * The numbers do not depend on it: the same operations run on the same
+ * data either way.  Without a value head there is nothing to run beside.
+ */
+void derl_policy_set_threads (DerlPolicy *policy, guint n_threads);
+
 /** derl_policy_get_config: Returns the policy's architecture. */
 const DerlPolicyConfig *derl_policy_get_config (const DerlPolicy *policy);
 
