@@ -521,7 +521,8 @@ derl_policy_act (DerlPolicy *p, const DerlDecisions *d, const double *uniform, g
     {
       download_doubles (p, &logp, p->host_logp, (gsize) n * c->n_actions);
       for (guint i = 0; i < n; i++)
-        logp_out[i] = (float) p->host_logp[(gsize) i * c->n_actions + actions[i]];
+        logp_out[i] = actions[i] == DERL_NO_ACTION ? -INFINITY
+                                                   : (float) p->host_logp[(gsize) i * c->n_actions + actions[i]];
     }
   if (values_out)
     {

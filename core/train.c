@@ -532,7 +532,7 @@ derl_train_run (const DerlExperiment *experiment, DerlMetrics *metrics,
       batch.rewards = t.buf.rewards;
       batch.terminated = t.buf.terminated;
       batch.truncated = t.buf.truncated;
-      batch.next_values = t.plan.needs_values ? t.buf.next_values : NULL;
+      batch.next_values = t.plan.needs_values && t.plan.kind == DERL_ROLLOUT_SEGMENTS ? t.buf.next_values : NULL;
       batch.last_values = t.plan.needs_values ? t.buf.last_values : NULL;
       batch.episode = t.buf.episode;
       batch.group = t.buf.group;
@@ -664,6 +664,15 @@ derl_policy_evaluate_greedy (DerlPolicy *policy, const DerlFeature *env_feature,
           for (guint j = 0; j < m; j++)
             {
               guint i = which[j];
+              if (actions[j] == DERL_NO_ACTION || length[i] >= spec->max_steps)
+                {
+                  g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
+                               actions[j] == DERL_NO_ACTION ? "env '%s': no admissible action after %u steps of an episode"
+                                                            : "env '%s': an episode did not end within max_steps (%u)",
+                               derl_feature_get_name (env_feature),
+                               actions[j] == DERL_NO_ACTION ? length[i] : spec->max_steps);
+                  return FALSE;
+                }
               const DerlEnvStep *s = derl_env_step (envs->pdata[i], actions[j]);
               ret[i] += s->reward;
               length[i]++;

@@ -113,7 +113,9 @@ gsize derl_policy_n_parameters (const DerlPolicy *policy);
  * @logp: (out) (optional): their log-probabilities
  * @values: (out) (optional): the value estimates (needs a value head)
  *
- * Chooses one action per decision; masked actions are never chosen.
+ * Chooses one action per decision; masked actions are never chosen.  A
+ * decision with every action masked gets %DERL_NO_ACTION (and a log-
+ * probability of -infinity).
  */
 void derl_policy_act (DerlPolicy *policy, const DerlDecisions *decisions, const double *uniform,
                       guint32 *actions, float *logp, float *values);

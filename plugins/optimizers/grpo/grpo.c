@@ -139,6 +139,52 @@ group_advantages (Grpo *g, const DerlBatch *b)
   return mean_return;
 }
 
+/* The terms of one minibatch's loss, each a mean over its M rows. */
+typedef struct {
+  double surrogate, kl, entropy, clipfrac;
+  double total; /* surrogate + beta kl - ent_coef entropy */
+} GrpoLoss;
+
+/* The GRPO loss of M rows (token-mean) and its gradient with respect to
+ * each row's new log-probability and entropy:
+ *
+ *   L = -(1/M) sum_t min(r_t A_t, clip(r_t, 1-eps, 1+eps) A_t)   (r = exp(l - l_old))
+ *       + beta (1/M) sum_t [exp(l_ref - l) - (l_ref - l) - 1]      (k3 KL to the reference)
+ *       - ent_coef (1/M) sum_t H_t
+ */
+static void
+grpo_loss (const Grpo *g, const DerlBatch *b, const guint32 *rows, guint M, const double *newlogp,
+           const double *reflogp, const double *entropy, double *dlogp, double *dentropy, GrpoLoss *loss)
+{
+  *loss = (GrpoLoss) { 0 };
+  for (guint i = 0; i < M; i++)
+    {
+      double A = g->advantages[rows[i]];
+      double ratio = exp (newlogp[i] - b->logp[rows[i]]);
+      double s1 = ratio * A, s2 = CLAMP (ratio, 1.0 - g->clip, 1.0 + g->clip) * A;
+      gboolean inside = ratio >= 1.0 - g->clip && ratio <= 1.0 + g->clip;
+      /* d/dl of -min(s1, s2): the unclipped branch carries -A r */
+      double d = (s1 <= s2 || inside) ? -A * ratio : 0.0;
+      loss->surrogate -= MIN (s1, s2);
+      if (g->beta > 0)
+        {
+          /* k3 = exp(l_ref - l) - (l_ref - l) - 1; d k3/dl = 1 - exp(l_ref - l) */
+          double diff = reflogp[i] - newlogp[i];
+          loss->kl += exp (diff) - diff - 1.0;
+          d += g->beta * (1.0 - exp (diff));
+        }
+      dlogp[i] = d / M;
+      dentropy[i] = -g->ent_coef / M;
+      loss->entropy += entropy[i];
+      loss->clipfrac += !inside;
+    }
+  loss->surrogate /= M;
+  loss->kl /= M;
+  loss->entropy /= M;
+  loss->clipfrac /= M;
+  loss->total = loss->surrogate + g->beta * loss->kl - g->ent_coef * loss->entropy;
+}
+
 static gboolean
 grpo_update (gpointer state, DerlPolicy *policy, const DerlBatch *b, const DerlUpdateContext *ctx,
              DerlStats *stats, GError **error)
@@ -147,6 +193,7 @@ grpo_update (gpointer state, DerlPolicy *policy, const DerlBatch *b, const DerlU
   double lr = g->anneal_lr ? (1.0 - ctx->progress) * g->lr : g->lr;
   double sum_pg = 0, sum_kl = 0, sum_ent = 0, sum_clipfrac = 0, sum_norm = 0;
   guint n_mb = 0;
+  GrpoLoss loss;
 
   g_return_val_if_fail (b->n_episodes == g->n_groups * g->group_size, FALSE);
   if (!g->reference && !(g->reference = derl_policy_clone (policy, error)))
@@ -166,7 +213,6 @@ grpo_update (gpointer state, DerlPolicy *policy, const DerlBatch *b, const DerlU
         {
           guint M = MIN (g->minibatch, b->n - start);
           const guint32 *rows = g->order + start;
-          double pg_loss = 0, kl = 0, ent = 0, clipfrac = 0;
 
           for (guint i = 0; i < M; i++)
             g->mb_actions[i] = b->actions[rows[i]];
@@ -174,42 +220,20 @@ grpo_update (gpointer state, DerlPolicy *policy, const DerlBatch *b, const DerlU
           if (g->beta > 0)
             derl_policy_evaluate (g->reference, b->inputs, rows, M, g->mb_actions, g->reflogp, NULL, NULL);
 
-          for (guint i = 0; i < M; i++)
-            {
-              double A = g->advantages[rows[i]];
-              double ratio = exp (g->newlogp[i] - b->logp[rows[i]]);
-              double s1 = ratio * A, s2 = CLAMP (ratio, 1.0 - g->clip, 1.0 + g->clip) * A;
-              gboolean inside = ratio >= 1.0 - g->clip && ratio <= 1.0 + g->clip;
-              /* d/dl of -min(s1, s2): the unclipped branch carries -A r */
-              double d = (s1 <= s2 || inside) ? -A * ratio : 0.0;
-              pg_loss -= MIN (s1, s2);
-              if (g->beta > 0)
-                {
-                  /* k3 = exp(l_ref - l) - (l_ref - l) - 1; d k3/dl = 1 - exp(l_ref - l) */
-                  double diff = g->reflogp[i] - g->newlogp[i];
-                  double k3 = exp (diff) - diff - 1.0;
-                  kl += k3;
-                  d += g->beta * (1.0 - exp (diff));
-                }
-              g->dlogp[i] = d / M;
-              g->dentropy[i] = -g->ent_coef / M;
-              ent += g->entropy[i];
-              clipfrac += !inside;
-            }
-          pg_loss /= M;
-          if (!isfinite (pg_loss) || !isfinite (kl))
+          grpo_loss (g, b, rows, M, g->newlogp, g->reflogp, g->entropy, g->dlogp, g->dentropy, &loss);
+          if (!isfinite (loss.total))
             {
               g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
-                           "grpo: the loss is not finite (surrogate %g, KL %g)", pg_loss, kl / M);
+                           "grpo: the loss is not finite (surrogate %g, KL %g)", loss.surrogate, loss.kl);
               return FALSE;
             }
           derl_policy_zero_grad (policy);
           derl_policy_backward (policy, g->dlogp, g->ent_coef > 0 ? g->dentropy : NULL, NULL);
           sum_norm += derl_policy_step (policy, lr, g->max_grad_norm);
-          sum_pg += pg_loss;
-          sum_kl += kl / M;
-          sum_ent += ent / M;
-          sum_clipfrac += clipfrac / M;
+          sum_pg += loss.surrogate;
+          sum_kl += loss.kl;
+          sum_ent += loss.entropy;
+          sum_clipfrac += loss.clipfrac;
           n_mb++;
         }
     }

@@ -172,6 +172,94 @@ explained_variance (const Ppo *p, const DerlBatch *b)
   return vy == 0 ? NAN : 1.0 - vd / vy;
 }
 
+/* The terms of one minibatch's loss, each a mean over its M rows. */
+typedef struct {
+  double policy, value, entropy, approx_kl, clipfrac;
+  double total; /* policy - ent_coef entropy + vf_coef value */
+} PpoLoss;
+
+/* The PPO loss of M rows, and its gradient with respect to each row's new
+ * log-probability, entropy and value (what derl_policy_backward takes).
+ * @adv: the rows' (normalised) advantages; @rows: their batch indices.
+ *
+ *   L = mean(max(-A r, -A clip(r, 1-eps, 1+eps)))              (clipped surrogate, r = exp(l - l_old))
+ *     - ent_coef mean(H)                                        (entropy bonus)
+ *     + vf_coef 0.5 mean(max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2))
+ */
+static void
+ppo_loss (const Ppo *p, const DerlBatch *b, const guint32 *rows, guint M, const double *adv,
+          const double *newlogp, const double *entropy, const double *newvalue,
+          double *dlogp, double *dentropy, double *dvalue, PpoLoss *loss)
+{
+  *loss = (PpoLoss) { 0 };
+  for (guint i = 0; i < M; i++)
+    {
+      guint row = rows[i];
+      double A = adv[i];
+      double logratio = newlogp[i] - b->logp[row];
+      double ratio = exp (logratio);
+
+      /* clipped surrogate; d/dl of the chosen branch: -A r, or 0 where clipped */
+      double pg1 = -A * ratio;
+      double pg2 = -A * CLAMP (ratio, 1.0 - p->clip, 1.0 + p->clip);
+      gboolean inside = ratio >= 1.0 - p->clip && ratio <= 1.0 + p->clip;
+      loss->policy += MAX (pg1, pg2);
+      dlogp[i] = (pg1 >= pg2 || inside) ? -A * ratio / M : 0.0;
+
+      /* value loss */
+      double R = p->returns[row], v = newvalue[i], v_old = b->values[row];
+      double unclipped = (v - R) * (v - R);
+      if (p->clip_vloss)
+        {
+          double v_clipped = v_old + CLAMP (v - v_old, -p->clip, p->clip);
+          double clipped = (v_clipped - R) * (v_clipped - R);
+          gboolean v_inside = fabs (v - v_old) <= p->clip;
+          loss->value += 0.5 * MAX (unclipped, clipped);
+          dvalue[i] = p->vf_coef * (unclipped >= clipped ? (v - R) : (v_inside ? (v_clipped - R) : 0.0)) / M;
+        }
+      else
+        {
+          loss->value += 0.5 * unclipped;
+          dvalue[i] = p->vf_coef * (v - R) / M;
+        }
+
+      /* entropy bonus */
+      loss->entropy += entropy[i];
+      dentropy[i] = -p->ent_coef / M;
+
+      loss->approx_kl += (ratio - 1.0) - logratio;
+      loss->clipfrac += fabs (ratio - 1.0) > p->clip;
+    }
+  loss->policy /= M;
+  loss->value /= M;
+  loss->entropy /= M;
+  loss->approx_kl /= M;
+  loss->clipfrac /= M;
+  loss->total = loss->policy - p->ent_coef * loss->entropy + p->vf_coef * loss->value;
+}
+
+/* Advantages of a minibatch, normalised to mean 0 and (unbiased, as
+ * torch.std) standard deviation 1 when norm_adv. */
+static void
+minibatch_advantages (Ppo *p, const guint32 *rows, guint M)
+{
+  double mean = 0, std = 0;
+
+  for (guint i = 0; i < M; i++)
+    {
+      p->mb_adv[i] = p->advantages[rows[i]];
+      mean += p->mb_adv[i];
+    }
+  if (!p->norm_adv || M < 2)
+    return;
+  mean /= M;
+  for (guint i = 0; i < M; i++)
+    std += (p->mb_adv[i] - mean) * (p->mb_adv[i] - mean);
+  std = sqrt (std / (M - 1));
+  for (guint i = 0; i < M; i++)
+    p->mb_adv[i] = (p->mb_adv[i] - mean) / (std + 1e-8);
+}
+
 static gboolean
 ppo_update (gpointer state, DerlPolicy *policy, const DerlBatch *b, const DerlUpdateContext *ctx,
             DerlStats *stats, GError **error)
@@ -179,9 +267,9 @@ ppo_update (gpointer state, DerlPolicy *policy, const DerlBatch *b, const DerlUp
   Ppo *p = state;
   guint M = p->minibatch;
   double lr = p->anneal_lr ? (1.0 - ctx->progress) * p->lr : p->lr;
-  double sum_pg = 0, sum_v = 0, sum_ent = 0, sum_kl = 0, sum_clipfrac = 0, sum_norm = 0;
+  PpoLoss sum = { 0 }, loss = { 0 };
+  double sum_norm = 0;
   guint n_mb = 0;
-  double approx_kl = 0;
 
   g_return_val_if_fail (b->n == p->batch, FALSE);
   compute_gae (p, b);
@@ -192,94 +280,39 @@ ppo_update (gpointer state, DerlPolicy *policy, const DerlBatch *b, const DerlUp
       for (guint start = 0; start + M <= p->batch; start += M)
         {
           const guint32 *rows = p->order + start;
-          double mean = 0, std = 0, pg_loss = 0, v_loss = 0, ent = 0, kl = 0, clipfrac = 0;
 
           for (guint i = 0; i < M; i++)
-            {
-              p->mb_actions[i] = b->actions[rows[i]];
-              p->mb_adv[i] = p->advantages[rows[i]];
-              mean += p->mb_adv[i];
-            }
+            p->mb_actions[i] = b->actions[rows[i]];
+          minibatch_advantages (p, rows, M);
           derl_policy_evaluate (policy, b->inputs, rows, M, p->mb_actions, p->newlogp, p->entropy, p->newvalue);
-          if (p->norm_adv && M > 1)
-            {
-              mean /= M;
-              for (guint i = 0; i < M; i++)
-                std += (p->mb_adv[i] - mean) * (p->mb_adv[i] - mean);
-              std = sqrt (std / (M - 1)); /* unbiased, as torch.std */
-              for (guint i = 0; i < M; i++)
-                p->mb_adv[i] = (p->mb_adv[i] - mean) / (std + 1e-8);
-            }
-
-          for (guint i = 0; i < M; i++)
-            {
-              guint row = rows[i];
-              double A = p->mb_adv[i];
-              double logratio = p->newlogp[i] - b->logp[row];
-              double ratio = exp (logratio);
-
-              /* clipped surrogate: L_pg = mean(max(-A ratio, -A clip(ratio, 1-eps, 1+eps))) */
-              double pg1 = -A * ratio;
-              double pg2 = -A * CLAMP (ratio, 1.0 - p->clip, 1.0 + p->clip);
-              gboolean inside = ratio >= 1.0 - p->clip && ratio <= 1.0 + p->clip;
-              pg_loss += MAX (pg1, pg2);
-              p->dlogp[i] = (pg1 >= pg2 || inside) ? -A * ratio / M : 0.0;
-
-              /* value loss: 0.5 mean(max((V - R)^2, (V_old + clip(V - V_old) - R)^2)) */
-              double R = p->returns[row], v = p->newvalue[i], v_old = b->values[row];
-              double unclipped = (v - R) * (v - R);
-              if (p->clip_vloss)
-                {
-                  double v_clipped = v_old + CLAMP (v - v_old, -p->clip, p->clip);
-                  double clipped = (v_clipped - R) * (v_clipped - R);
-                  gboolean v_inside = fabs (v - v_old) <= p->clip;
-                  v_loss += 0.5 * MAX (unclipped, clipped);
-                  p->dvalue[i] = p->vf_coef * (unclipped >= clipped ? (v - R) : (v_inside ? (v_clipped - R) : 0.0)) / M;
-                }
-              else
-                {
-                  v_loss += 0.5 * unclipped;
-                  p->dvalue[i] = p->vf_coef * (v - R) / M;
-                }
-
-              /* entropy bonus: loss -= ent_coef mean(H) */
-              ent += p->entropy[i];
-              p->dentropy[i] = -p->ent_coef / M;
-
-              kl += (ratio - 1.0) - logratio;
-              clipfrac += fabs (ratio - 1.0) > p->clip;
-            }
-          pg_loss /= M;
-          v_loss /= M;
-          ent /= M;
-          if (!isfinite (pg_loss) || !isfinite (v_loss))
+          ppo_loss (p, b, rows, M, p->mb_adv, p->newlogp, p->entropy, p->newvalue, p->dlogp, p->dentropy,
+                    p->dvalue, &loss);
+          if (!isfinite (loss.total))
             {
               g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
-                           "ppo: the loss is not finite (policy loss %g, value loss %g)", pg_loss, v_loss);
+                           "ppo: the loss is not finite (policy loss %g, value loss %g)", loss.policy, loss.value);
               return FALSE;
             }
-
           derl_policy_zero_grad (policy);
           derl_policy_backward (policy, p->dlogp, p->dentropy, p->dvalue);
           sum_norm += derl_policy_step (policy, lr, p->max_grad_norm);
 
-          approx_kl = kl / M;
-          sum_pg += pg_loss;
-          sum_v += v_loss;
-          sum_ent += ent;
-          sum_kl += approx_kl;
-          sum_clipfrac += clipfrac / M;
+          sum.policy += loss.policy;
+          sum.value += loss.value;
+          sum.entropy += loss.entropy;
+          sum.approx_kl += loss.approx_kl;
+          sum.clipfrac += loss.clipfrac;
           n_mb++;
         }
-      if (p->target_kl > 0 && approx_kl > p->target_kl)
+      if (p->target_kl > 0 && loss.approx_kl > p->target_kl)
         break;
     }
 
-  derl_stats_add (stats, "policy_loss", sum_pg / n_mb);
-  derl_stats_add (stats, "value_loss", sum_v / n_mb);
-  derl_stats_add (stats, "entropy", sum_ent / n_mb);
-  derl_stats_add (stats, "approx_kl", sum_kl / n_mb);
-  derl_stats_add (stats, "clipfrac", sum_clipfrac / n_mb);
+  derl_stats_add (stats, "policy_loss", sum.policy / n_mb);
+  derl_stats_add (stats, "value_loss", sum.value / n_mb);
+  derl_stats_add (stats, "entropy", sum.entropy / n_mb);
+  derl_stats_add (stats, "approx_kl", sum.approx_kl / n_mb);
+  derl_stats_add (stats, "clipfrac", sum.clipfrac / n_mb);
   derl_stats_add (stats, "grad_norm", sum_norm / n_mb);
   derl_stats_add (stats, "learning_rate", lr);
   derl_stats_add (stats, "explained_variance", explained_variance (p, b));
