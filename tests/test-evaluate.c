@@ -23,18 +23,7 @@ setup (void)
 static void
 teardown (void)
 {
-  GDir *d = g_dir_open (tmpdir, 0, NULL);
-  const char *name;
-  while (d && (name = g_dir_read_name (d)))
-    {
-      char *p = g_build_filename (tmpdir, name, NULL);
-      g_unlink (p);
-      g_free (p);
-    }
-  if (d)
-    g_dir_close (d);
-  g_rmdir (tmpdir);
-  g_free (tmpdir);
+  derl_test_remove_dir (tmpdir);
   derl_registry_free (registry);
 }
 

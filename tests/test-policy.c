@@ -371,18 +371,7 @@ ckpt_setup (void)
 static void
 ckpt_teardown (void)
 {
-  GDir *d = g_dir_open (tmpdir, 0, NULL);
-  const char *name;
-  while (d && (name = g_dir_read_name (d)))
-    {
-      char *path = g_build_filename (tmpdir, name, NULL);
-      g_unlink (path);
-      g_free (path);
-    }
-  if (d)
-    g_dir_close (d);
-  g_rmdir (tmpdir);
-  g_free (tmpdir);
+  derl_test_remove_dir (tmpdir);
 }
 
 START_TEST (test_checkpoint_round_trip)

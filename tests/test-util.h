@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <check.h>
+#include <glib/gstdio.h>
 #include <derl/derl.h>
 
 /* A registry holding the fixture plugins (broken ones included) and the
@@ -15,6 +16,25 @@ derl_test_registry (void)
   derl_registry_add_path (r, DERL_TEST_PLUGIN_DIR "/envs/cartpole");
   derl_registry_scan (r);
   return r;
+}
+
+/* Removes a scratch directory made with g_dir_make_tmp() and the files in
+ * it, and frees its name. */
+static inline void
+derl_test_remove_dir (char *dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const char *name;
+  while (d && (name = g_dir_read_name (d)))
+    {
+      char *path = g_build_filename (dir, name, NULL);
+      g_unlink (path);
+      g_free (path);
+    }
+  if (d)
+    g_dir_close (d);
+  g_rmdir (dir);
+  g_free (dir);
 }
 
 /* main() running one suite; the exit status says whether every test passed. */
