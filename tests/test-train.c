@@ -62,12 +62,13 @@ train (DerlExperiment *e, const char *name, DerlTrainSummary *s)
   return stripped;
 }
 
-#define PPO "[experiment]\nmode = train\nseed = 1\n[train]\ntotal_steps = 250000\neval_episodes = 50\n" \
+#define PPO "[experiment]\nmode = train\nseed = 1\n[train]\ntotal_steps = 500000\neval_episodes = 50\n" \
             "[env]\nname = cartpole\n[optimizer]\nname = ppo\n"
 
-/* PPO with CleanRL's defaults balances the pole for the full 500 steps
- * within 250k steps (the PyTorch reference reaches a mean of 475 over 20
- * episodes at 122k-194k steps). */
+/* PPO with CleanRL's defaults solves CartPole within the 500k steps of
+ * CleanRL's setting: the mean of 20 training returns reaches 475 (the
+ * PyTorch reference: at 122k-194k steps) and the greedy policy balances
+ * the pole for the full 500 steps. */
 START_TEST (test_ppo_learns_cartpole)
 {
   DerlExperiment *e = experiment (PPO);
@@ -75,8 +76,8 @@ START_TEST (test_ppo_learns_cartpole)
   char *log = train (e, "ppo.jsonl", &s);
   ck_assert_msg (s.eval.mean_return >= 475.0, "greedy return %f after %" G_GUINT64_FORMAT " steps",
                  s.eval.mean_return, s.steps);
-  ck_assert (s.first_step_target > 0 && s.first_step_target <= 250000);
-  ck_assert_uint_eq (s.updates, (250000 + 511) / 512);
+  ck_assert (s.first_step_target > 0 && s.first_step_target <= 500000);
+  ck_assert_uint_eq (s.updates, (500000 + 511) / 512);
   ck_assert_uint_eq (s.steps, s.updates * 512);
   ck_assert (strstr (log, "\"event\":\"update\",\"update\":1,\"step\":512,"));
   ck_assert (strstr (log, "\"policy_loss\":") && strstr (log, "\"approx_kl\":") && strstr (log, "\"explained_variance\":"));
@@ -94,6 +95,7 @@ START_TEST (test_grpo_learns_cartpole)
   DerlTrainSummary s;
   char *log = train (e, "grpo.jsonl", &s);
   ck_assert_msg (s.eval.mean_return >= 475.0, "greedy return %f", s.eval.mean_return);
+  ck_assert (s.first_step_target > 0 && s.first_step_target <= 300000);
   ck_assert_uint_eq (s.episodes, s.updates * 64);
   ck_assert (strstr (log, "\"kl_ref\":") && strstr (log, "\"group_mean_return\":"));
   g_free (log);
