@@ -138,6 +138,24 @@ START_TEST (test_same_seed_same_numbers)
 }
 END_TEST
 
+/* Two threads (the critic beside the actor) give the numbers of one. */
+START_TEST (test_threads_same_numbers)
+{
+  DerlExperiment *one = experiment ("[experiment]\nmode = train\nseed = 6\nthreads = 1\n[train]\ntotal_steps = 30000\n"
+                                    "eval_interval = 10000\neval_episodes = 10\n[env]\nname = cartpole\n");
+  DerlExperiment *two = experiment ("[experiment]\nmode = train\nseed = 6\nthreads = 2\n[train]\ntotal_steps = 30000\n"
+                                    "eval_interval = 10000\neval_episodes = 10\n[env]\nname = cartpole\n");
+  DerlTrainSummary s1, s2;
+  char *l1 = train (one, "one.jsonl", &s1), *l2 = train (two, "two.jsonl", &s2);
+  ck_assert_str_eq (l1, l2);
+  ck_assert_double_eq (s1.eval.mean_return, s2.eval.mean_return);
+  g_free (l1);
+  g_free (l2);
+  derl_experiment_free (one);
+  derl_experiment_free (two);
+}
+END_TEST
+
 /* The checkpoint holds the trained policy: loaded and run greedily it
  * scores what the run's own evaluation did. */
 START_TEST (test_checkpoint_evaluates_as_trained)
@@ -241,6 +259,7 @@ train_suite (void)
   tcase_add_test (tc, test_ppo_learns_cartpole);
   tcase_add_test (tc, test_grpo_learns_cartpole);
   tcase_add_test (tc, test_same_seed_same_numbers);
+  tcase_add_test (tc, test_threads_same_numbers);
   tcase_add_test (tc, test_checkpoint_evaluates_as_trained);
   tcase_add_test (tc, test_train_validation);
   tcase_add_test (tc, test_non_finite_stats_are_null);
