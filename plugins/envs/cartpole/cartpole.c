@@ -73,19 +73,22 @@ derl_cartpole_write_obs (const DerlCartpole *self, DerlEnvStep *out)
   out->action_mask[1] = 1;
 }
 
+/* 1 - |value| / threshold, clamped to [0, 1]; by multiplication with the
+ * threshold's reciprocal (signals are derl's own, not Gymnasium's, and a
+ * division per signal was a fifth of a step). */
 static double
-derl_cartpole_closeness (double value, double threshold)
+derl_cartpole_closeness (double value, double inv_threshold)
 {
-  return CLAMP (1.0 - fabs (value) / threshold, 0.0, 1.0);
+  return CLAMP (1.0 - fabs (value) * inv_threshold, 0.0, 1.0);
 }
 
 static void
 derl_cartpole_write_signals (const DerlCartpole *self, DerlEnvStep *out)
 {
   out->signals[CARTPOLE_SIGNAL_UPRIGHT] =
-    derl_cartpole_closeness (self->theta, CARTPOLE_THETA_THRESHOLD);
+    derl_cartpole_closeness (self->theta, 1.0 / CARTPOLE_THETA_THRESHOLD);
   out->signals[CARTPOLE_SIGNAL_CENTERED] =
-    derl_cartpole_closeness (self->x, CARTPOLE_X_THRESHOLD);
+    derl_cartpole_closeness (self->x, 1.0 / CARTPOLE_X_THRESHOLD);
 }
 
 /* Lifecycle */
