@@ -126,7 +126,8 @@ derl_env_step (DerlEnv *env, guint action)
   g_return_val_if_fail (env != NULL, NULL);
   g_return_val_if_fail (action < env->spec.n_actions && env->step.action_mask[action], NULL);
 
-  clear_step (env);
+  /* step() writes every field of the step buffers (env.h), so nothing is
+   * cleared here: this is the innermost loop of training. */
   env->vtable->step (env->state, action, &env->step);
   return &env->step;
 }

@@ -73,17 +73,13 @@ derl_rng_init (DerlRng *rng, guint64 seed, guint64 a, guint64 b, guint64 c, guin
   rng->used = 4;
 }
 
-guint32
-derl_rng_next_u32 (DerlRng *rng)
+void
+derl_rng_refill (DerlRng *rng)
 {
-  if (rng->used == 4)
-    {
-      derl_philox4x32_10 (rng->counter, rng->key, rng->block);
-      if (++rng->counter[0] == 0)
-        rng->counter[1]++;
-      rng->used = 0;
-    }
-  return rng->block[rng->used++];
+  derl_philox4x32_10 (rng->counter, rng->key, rng->block);
+  if (++rng->counter[0] == 0)
+    rng->counter[1]++;
+  rng->used = 0;
 }
 
 guint64
@@ -103,26 +99,6 @@ double
 derl_rng_uniform_range (DerlRng *rng, double lo, double hi)
 {
   return lo + (hi - lo) * derl_rng_uniform (rng);
-}
-
-guint32
-derl_rng_below (DerlRng *rng, guint32 n)
-{
-  g_return_val_if_fail (n > 0, 0);
-
-  /* Lemire's multiply-and-reject: unbiased, one multiplication usually. */
-  guint64 m = (guint64) derl_rng_next_u32 (rng) * n;
-  guint32 low = (guint32) m;
-  if (low < n)
-    {
-      guint32 threshold = (guint32) (-n) % n;
-      while (low < threshold)
-        {
-          m = (guint64) derl_rng_next_u32 (rng) * n;
-          low = (guint32) m;
-        }
-    }
-  return (guint32) (m >> 32);
 }
 
 double

@@ -90,7 +90,9 @@ typedef struct {
  *   state is random; writes the first observation and mask into @out and
  *   clears its flags and signals
  * @step: applies @action (admissible by the last mask) and writes the
- *   result into @out
+ *   result into @out: every field (observation, mask, candidates, signals,
+ *   reward and the three flags), since the core does not clear them between
+ *   steps
  * @get_state: (nullable): copies the physical state (spec.state_size
  *   doubles) into @values, for replay tests and debugging
  * @set_state: (nullable): sets the physical state from @values and

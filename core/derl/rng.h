@@ -55,10 +55,24 @@ enum {
 void derl_rng_init (DerlRng *rng, guint64 seed, guint64 a, guint64 b, guint64 c, guint64 d);
 
 /**
- * derl_rng_next_u32:
- * Returns the next 32 random bits of the stream.
+ * derl_rng_refill:
+ * Computes the stream's next block of four outputs (called by
+ * derl_rng_next_u32() when the current block is used up).
  */
-guint32 derl_rng_next_u32 (DerlRng *rng);
+void derl_rng_refill (DerlRng *rng);
+
+/**
+ * derl_rng_next_u32:
+ * Returns the next 32 random bits of the stream.  Inline: the common case
+ * reads the current block.
+ */
+static inline guint32
+derl_rng_next_u32 (DerlRng *rng)
+{
+  if (G_UNLIKELY (rng->used == 4))
+    derl_rng_refill (rng);
+  return rng->block[rng->used++];
+}
 
 /**
  * derl_rng_next_u64:
@@ -80,11 +94,29 @@ double derl_rng_uniform_range (DerlRng *rng, double lo, double hi);
 
 /**
  * derl_rng_below:
- * @n: the bound, > 0
+ * @n: the bound, > 0 (0 returns 0)
  *
- * Returns an integer uniform in [0, @n), without modulo bias.
+ * Returns an integer uniform in [0, @n), without modulo bias (Lemire's
+ * multiply-and-reject).  Inline.
  */
-guint32 derl_rng_below (DerlRng *rng, guint32 n);
+static inline guint32
+derl_rng_below (DerlRng *rng, guint32 n)
+{
+  if (G_UNLIKELY (n == 0))
+    return 0; /* a programming error; no draw */
+  guint64 m = (guint64) derl_rng_next_u32 (rng) * n;
+  guint32 low = (guint32) m;
+  if (G_UNLIKELY (low < n))
+    {
+      guint32 threshold = (guint32) (-n) % n;
+      while (low < threshold)
+        {
+          m = (guint64) derl_rng_next_u32 (rng) * n;
+          low = (guint32) m;
+        }
+    }
+  return (guint32) (m >> 32);
+}
 
 /**
  * derl_rng_normal:

@@ -67,6 +67,7 @@ counter_step (gpointer state, guint action, DerlEnvStep *out)
   out->reward = 1.0;
   out->signals[0] = 1.0;
   out->terminated = c->t >= c->length;
+  out->truncated = FALSE;
   out->success = out->terminated;
   out->action_mask[0] = out->action_mask[1] = 1;
 }
