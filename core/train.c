@@ -127,6 +127,7 @@ typedef struct {
   guint64 *episodes_begun;  /* SEGMENTS: per env */
   double *ep_return;
   guint *ep_length;
+  gboolean *ep_success;     /* GROUPS: how each episode of the update ended */
   double *uniform;
   guint32 *act_rows;
   float *final_obs;         /* obs of truncated episodes, for bootstrapping */
@@ -325,16 +326,21 @@ collect_groups (Trainer *t, guint *n_rows, guint32 *n_episodes, GError **error)
             t->steps++;
             if (s->terminated || s->truncated)
               {
-                episode_done (t, t->ep_return[i], s->success);
+                t->ep_success[i] = s->success;
                 t->now[i] = NULL;
                 n_active--;
               }
             else
               t->now[i] = s;
           }
-      if (t->first_step_target == 0 && t->n_recent == RECENT && mean_recent (t) >= t->target_return)
-        t->first_step_target = t->steps;
     }
+  /* Finished episodes are recorded in episode order, not in the order they
+   * ended: short episodes (early successes, say) end first, which would bias
+   * the last-20 mean. */
+  for (guint i = 0; i < N; i++)
+    episode_done (t, t->ep_return[i], t->ep_success[i]);
+  if (t->first_step_target == 0 && t->n_recent == RECENT && mean_recent (t) >= t->target_return)
+    t->first_step_target = t->steps;
   /* Compact: episode after episode. */
   for (guint i = 0; i < N; i++)
     {
@@ -417,6 +423,7 @@ trainer_init (Trainer *t, const DerlExperiment *experiment, GError **error)
   t->episodes_begun = g_new0 (guint64, t->n_envs);
   t->ep_return = g_new0 (double, t->n_envs);
   t->ep_length = g_new0 (guint, t->n_envs);
+  t->ep_success = g_new0 (gboolean, t->n_envs);
   t->uniform = g_new0 (double, t->n_envs);
   t->act_rows = g_new0 (guint32, t->n_envs);
   t->final_obs = g_new0 (float, (gsize) t->n_envs * MAX (t->spec->obs_size, 1));
@@ -448,6 +455,7 @@ trainer_clear (Trainer *t)
   g_free (t->episodes_begun);
   g_free (t->ep_return);
   g_free (t->ep_length);
+  g_free (t->ep_success);
   g_free (t->uniform);
   g_free (t->act_rows);
   g_free (t->final_obs);

@@ -102,7 +102,7 @@ contains "$T/out" "seed" "core group keys"
 expect 1 "inspect unknown" -- "$INSPECT" cartpol
 contains "$T/err" "did you mean 'cartpole'?" "inspect suggestion"
 expect 0 "--exists found" -- "$INSPECT" --exists cartpole
-expect 1 "--exists missing" -- "$INSPECT" --exists household
+expect 1 "--exists missing" -- "$INSPECT" --exists nosuchenv
 expect 2 "inspect bad option" -- "$INSPECT" --nope
 # Broken plugins are listed with their reason; the good ones still load.
 expect 0 "inspect with fixtures" -- "$INSPECT" --plugin-path "$top_builddir/tests/plugins"

@@ -28,7 +28,9 @@ typedef struct {
  * @updates: optimizer updates
  * @final_mean_return_20: the mean return of the last 20 training episodes
  * @first_step_target: the first step at which the mean of the last 20
- *   training returns reached [train] target_return, or 0
+ *   training returns reached [train] target_return, or 0 (checked after
+ *   every environment step with SEGMENTS, after every update with GROUPS,
+ *   whose episodes count in episode order)
  * @eval: the final greedy evaluation
  * @seconds: wall time of training (not of the final evaluation)
  */
