@@ -126,9 +126,11 @@ END_TEST
 
 START_TEST (test_same_seed_same_numbers)
 {
-  const char *text = "[experiment]\nmode = train\nseed = 4\n[train]\ntotal_steps = 20000\neval_interval = 5000\n"
-                     "eval_episodes = 10\n[env]\nname = cartpole\n";
+  char *text = g_strdup_printf ("[experiment]\nmode = train\nseed = 4\n[train]\ntotal_steps = %d\n"
+                                "eval_interval = 5000\neval_episodes = 10\n[env]\nname = cartpole\n",
+                                short_run () ? 6000 : 20000);
   DerlExperiment *a = experiment (text), *b = experiment (text);
+  g_free (text);
   DerlTrainSummary sa, sb;
   char *la = train (a, "a.jsonl", &sa), *lb = train (b, "b.jsonl", &sb);
   ck_assert_str_eq (la, lb);
@@ -140,7 +142,7 @@ START_TEST (test_same_seed_same_numbers)
   ck_assert (g_file_get_contents (pa, &ca, &na, NULL) && g_file_get_contents (pb, &cb, &nb, NULL));
   ck_assert (na == nb && memcmp (ca, cb, na) == 0);
   /* another seed, other numbers */
-  DerlExperiment *c = experiment ("[experiment]\nmode = train\nseed = 5\n[train]\ntotal_steps = 20000\n"
+  DerlExperiment *c = experiment ("[experiment]\nmode = train\nseed = 5\n[train]\ntotal_steps = 6000\n"
                                   "eval_interval = 5000\neval_episodes = 10\n[env]\nname = cartpole\n");
   DerlTrainSummary sc;
   char *lc = train (c, "c.jsonl", &sc);
@@ -162,10 +164,15 @@ END_TEST
 /* Two threads (the critic beside the actor) give the numbers of one. */
 START_TEST (test_threads_same_numbers)
 {
-  DerlExperiment *one = experiment ("[experiment]\nmode = train\nseed = 6\nthreads = 1\n[train]\ntotal_steps = 30000\n"
-                                    "eval_interval = 10000\neval_episodes = 10\n[env]\nname = cartpole\n");
-  DerlExperiment *two = experiment ("[experiment]\nmode = train\nseed = 6\nthreads = 2\n[train]\ntotal_steps = 30000\n"
-                                    "eval_interval = 10000\neval_episodes = 10\n[env]\nname = cartpole\n");
+  int steps = short_run () ? 3000 : 30000;
+  char *t1 = g_strdup_printf ("[experiment]\nmode = train\nseed = 6\nthreads = 1\n[train]\ntotal_steps = %d\n"
+                              "eval_interval = 1000\neval_episodes = 10\n[env]\nname = cartpole\n", steps);
+  char *t2 = g_strdup_printf ("[experiment]\nmode = train\nseed = 6\nthreads = 2\n[train]\ntotal_steps = %d\n"
+                              "eval_interval = 1000\neval_episodes = 10\n[env]\nname = cartpole\n", steps);
+  DerlExperiment *one = experiment (t1);
+  DerlExperiment *two = experiment (t2);
+  g_free (t1);
+  g_free (t2);
   DerlTrainSummary s1, s2;
   char *l1 = train (one, "one.jsonl", &s1), *l2 = train (two, "two.jsonl", &s2);
   ck_assert_str_eq (l1, l2);
@@ -181,8 +188,10 @@ END_TEST
  * scores what the run's own evaluation did. */
 START_TEST (test_checkpoint_evaluates_as_trained)
 {
-  DerlExperiment *e = experiment ("[experiment]\nmode = train\nseed = 2\n[train]\ntotal_steps = 30000\n"
-                                  "eval_episodes = 20\n[env]\nname = cartpole\n");
+  char *text = g_strdup_printf ("[experiment]\nmode = train\nseed = 2\n[train]\ntotal_steps = %d\n"
+                                "eval_episodes = 20\n[env]\nname = cartpole\n", short_run () ? 3000 : 30000);
+  DerlExperiment *e = experiment (text);
+  g_free (text);
   DerlTrainSummary s;
   char *log = train (e, "t.jsonl", &s);
   char *ckpt = g_build_filename (tmpdir, "t.jsonl.ckpt", NULL);
@@ -191,7 +200,7 @@ START_TEST (test_checkpoint_evaluates_as_trained)
   char *stored = NULL;
   DerlPolicy *policy = derl_policy_load (backend, ckpt, 20, &stored, &error);
   ck_assert_msg (policy != NULL, "%s", error ? error->message : "");
-  ck_assert (strstr (stored, "total_steps=30000"));
+  ck_assert (strstr (stored, short_run () ? "total_steps=3000" : "total_steps=30000"));
   DerlEvalResult r;
   const DerlFeature *env = derl_experiment_get_feature (e, DERL_FEATURE_ENV);
   ck_assert (derl_policy_evaluate_greedy (policy, env, derl_experiment_get_params (e, "env"), 1, 20, 2, &r, &error));
