@@ -25,8 +25,7 @@ struct _DerlPolicy {
 
   /* device scratch, max_rows decisions */
   DerlTensor *obs;          /* max_rows x obs_size */
-  DerlTensor *cand;         /* max_rows x (n_actions * candidate_size) */
-  DerlTensor *mask;         /* max_rows x n_actions, 0/1 */
+  DerlTensor *mask;         /* max_rows x n_actions, 0/1 (compact for a candidate head) */
   DerlTensor *logp;         /* max_rows x n_actions: masked log-softmax */
   DerlTensor *dlogp;        /* its gradient */
   DerlTensor *dlogits;
@@ -37,9 +36,20 @@ struct _DerlPolicy {
   gsize staging_len;
   double *host_logp;        /* max_rows x n_actions */
   double *host_dlogp;
-  guint32 *last_actions;
+  guint32 *last_actions;      /* the actions of the last evaluate, as compact positions */
   guint last_n;
   gboolean last_has_values;
+
+  /* Candidate heads score only the admissible slots: decision i's
+   * admissible slots, in order, are columns 0..W-1 of a compact row (W the
+   * most any of the n decisions has; the rest padding, masked).  Plain heads
+   * use the action set as it is (W = n_actions). */
+  guint width;                /* W of the last forward */
+  guint32 *slots;             /* max_rows x n_actions: slot of compact column r, or n_actions (padding) */
+  guint32 *flat;              /* the same as rows of the (decisions x n_actions) candidate matrix */
+  guint8 *cmask;              /* compact mask */
+  guint8 *row_masks;          /* the masks of a minibatch's rows */
+  DerlTensor *cand_rows;      /* (max_rows x n_actions) x candidate_size: the scored rows */
 
   /* the critic's pass of training on a second thread (derl_policy_set_threads) */
   gpointer critic_staging;  /* the critic's own staging buffer */
@@ -63,6 +73,7 @@ struct _DerlPolicyInputs {
   DerlPolicy *policy;
   guint capacity;
   DerlTensor *obs, *cand, *mask;
+  guint8 *host_mask;          /* capacity x n_actions, for compacting candidates */
 };
 
 /* A view of the first @rows rows of @t, by value: no allocation. */
@@ -120,7 +131,6 @@ alloc_scratch (DerlPolicy *p, GError **error)
   gsize most = MAX ((gsize) m * MAX (c->obs_size, 1), (gsize) m * a * MAX (c->candidate_size, 1));
 
   if (!(p->obs = derl_tensor_new (p->backend, dt, m, MAX (c->obs_size, 1), error))
-      || !(p->cand = derl_tensor_new (p->backend, dt, m, MAX (a * c->candidate_size, 1), error))
       || !(p->mask = derl_tensor_new (p->backend, dt, m, a, error))
       || !(p->logp = derl_tensor_new (p->backend, dt, m, a, error))
       || !(p->dlogp = derl_tensor_new (p->backend, dt, m, a, error))
@@ -133,6 +143,16 @@ alloc_scratch (DerlPolicy *p, GError **error)
   p->host_logp = g_new (double, (gsize) m * a);
   p->host_dlogp = g_new (double, (gsize) m * a);
   p->last_actions = g_new (guint32, m);
+  p->width = a;
+  if (c->candidate_size)
+    {
+      p->slots = g_new (guint32, (gsize) m * a);
+      p->flat = g_new (guint32, (gsize) m * a);
+      p->cmask = g_new (guint8, (gsize) m * a);
+      p->row_masks = g_new (guint8, (gsize) m * a);
+      if (!(p->cand_rows = derl_tensor_new (p->backend, dt, m * a, c->candidate_size, error)))
+        return FALSE;
+    }
   return TRUE;
 }
 
@@ -223,7 +243,6 @@ derl_policy_free (DerlPolicy *p)
   _derl_mlp_clear (&p->actor);
   _derl_mlp_clear (&p->critic);
   derl_tensor_free (p->obs);
-  derl_tensor_free (p->cand);
   derl_tensor_free (p->mask);
   derl_tensor_free (p->logp);
   derl_tensor_free (p->dlogp);
@@ -233,6 +252,11 @@ derl_policy_free (DerlPolicy *p)
   g_free (p->host_logp);
   g_free (p->host_dlogp);
   g_free (p->last_actions);
+  g_free (p->slots);
+  g_free (p->flat);
+  g_free (p->cmask);
+  g_free (p->row_masks);
+  derl_tensor_free (p->cand_rows);
   g_free (p);
 }
 
@@ -352,18 +376,80 @@ upload_decisions (DerlPolicy *p, DerlTensor *obs, DerlTensor *cand, DerlTensor *
 
 /* ---- forward ---- */
 
-/* The masked log-softmax of the actor over the first @n rows of the
- * policy's obs/cand/mask tensors, into p->logp. */
+/* Lays out the admissible slots of @n decisions (@mask, n x n_actions)
+ * compactly, sets p->width, and uploads the compact mask.  @row_of maps a
+ * decision to its row in the candidate matrix the flat indices address. */
+static void
+compact_slots (DerlPolicy *p, guint n, const guint8 *mask, const guint32 *row_of)
+{
+  guint a = p->config.n_actions, w = 1;
+
+  for (guint i = 0; i < n; i++)
+    {
+      guint k = 0;
+      for (guint j = 0; j < a; j++)
+        k += mask[(gsize) i * a + j] != 0;
+      w = MAX (w, k);
+    }
+  p->width = w;
+  for (guint i = 0; i < n; i++)
+    {
+      const guint8 *mi = mask + (gsize) i * a;
+      guint32 base = (row_of ? row_of[i] : i) * a, r = 0;
+      for (guint j = 0; j < a; j++)
+        if (mi[j])
+          {
+            p->slots[(gsize) i * w + r] = j;
+            p->flat[(gsize) i * w + r] = base + j;
+            p->cmask[(gsize) i * w + r] = 1;
+            r++;
+          }
+      for (; r < w; r++)
+        {
+          p->slots[(gsize) i * w + r] = a;     /* padding: scored, masked out */
+          p->flat[(gsize) i * w + r] = base;
+          p->cmask[(gsize) i * w + r] = 0;
+        }
+    }
+  upload_mask (p, p->mask, 0, p->cmask, (gsize) n * w);
+}
+
+/* The position of @action in decision @i's compact row, or G_MAXUINT. */
+static guint
+compact_position (const DerlPolicy *p, guint i, guint32 action)
+{
+  if (!p->config.candidate_size)
+    return action;
+  for (guint r = 0; r < p->width; r++)
+    if (p->slots[(gsize) i * p->width + r] == action)
+      return r;
+  return G_MAXUINT;
+}
+
+/* The action of compact position @r of decision @i. */
+static guint32
+slot_of (const DerlPolicy *p, guint i, guint32 r)
+{
+  if (!p->config.candidate_size || r == DERL_NO_ACTION)
+    return r;
+  return p->slots[(gsize) i * p->width + r];
+}
+
+/* The masked log-softmax of the actor over the first @n decisions, into
+ * p->logp (n x p->width): the obs tensor and, for a candidate head,
+ * p->cand_rows and the compact mask, are already in place. */
 static DerlTensor
 actor_forward (DerlPolicy *p, guint n)
 {
   const DerlPolicyConfig *c = &p->config;
+  guint w = p->width;
   DerlTensor obs = rows_of (p->obs, n);
-  DerlTensor cand = shaped (p->cand, n * c->n_actions, MAX (c->candidate_size, 1));
-  DerlTensor mask = rows_of (p->mask, n), logp = rows_of (p->logp, n);
-  const DerlTensor *out = _derl_mlp_forward (&p->actor, &obs, c->candidate_size ? &cand : NULL, n);
-  DerlTensor logits = shaped (out, n, c->n_actions);
+  DerlTensor cand = c->candidate_size ? rows_of (p->cand_rows, n * w) : obs;
+  DerlTensor mask = shaped (p->mask, n, w), logp = shaped (p->logp, n, w);
 
+  p->actor.repeat = c->candidate_size ? w : 1;
+  const DerlTensor *out = _derl_mlp_forward (&p->actor, &obs, c->candidate_size ? &cand : NULL, n);
+  DerlTensor logits = shaped (out, n, w);
   derl_tensor_masked_log_softmax (&logits, &mask, &logp);
   return logp;
 }
@@ -510,19 +596,49 @@ derl_policy_act (DerlPolicy *p, const DerlDecisions *d, const double *uniform, g
   g_return_if_fail (n > 0 && n <= p->max_rows && actions != NULL);
   g_return_if_fail (values_out == NULL || c->value_head);
 
-  upload_decisions (p, p->obs, p->cand, p->mask, 0, d);
+  if (c->obs_size)
+    upload_floats (p, p->obs, 0, d->obs, (gsize) n * c->obs_size);
+  if (c->candidate_size)
+    {
+      /* Only the admissible slots' features go to the backend, compacted
+       * on the host. */
+      gsize cs = c->candidate_size;
+      compact_slots (p, n, d->mask, NULL);
+      g_assert ((gsize) n * p->width * cs <= p->staging_len);
+      if (c->dtype == DERL_DTYPE_F32)
+        {
+          float *f = p->staging;
+          for (gsize k = 0; k < (gsize) n * p->width; k++)
+            memcpy (f + k * cs, d->candidates + (gsize) p->flat[k] * cs, sizeof (float) * cs);
+        }
+      else
+        {
+          double *f = p->staging;
+          for (gsize k = 0; k < (gsize) n * p->width; k++)
+            for (gsize q = 0; q < cs; q++)
+              f[k * cs + q] = d->candidates[(gsize) p->flat[k] * cs + q];
+        }
+      derl_tensor_upload (p->cand_rows, 0, p->staging, (gsize) n * p->width * cs);
+    }
+  else
+    {
+      p->width = c->n_actions;
+      upload_mask (p, p->mask, 0, d->mask, (gsize) n * c->n_actions);
+    }
   DerlTensor logp = actor_forward (p, n);
-  DerlTensor mask = rows_of (p->mask, n);
+  DerlTensor mask = shaped (p->mask, n, p->width);
   if (uniform)
     derl_tensor_sample (&logp, &mask, uniform, actions);
   else
     derl_tensor_argmax (&logp, &mask, actions);
   if (logp_out)
+    download_doubles (p, &logp, p->host_logp, (gsize) n * p->width);
+  for (guint i = 0; i < n; i++)
     {
-      download_doubles (p, &logp, p->host_logp, (gsize) n * c->n_actions);
-      for (guint i = 0; i < n; i++)
+      if (logp_out)
         logp_out[i] = actions[i] == DERL_NO_ACTION ? -INFINITY
-                                                   : (float) p->host_logp[(gsize) i * c->n_actions + actions[i]];
+                                                   : (float) p->host_logp[(gsize) i * p->width + actions[i]];
+      actions[i] = slot_of (p, i, actions[i]);
     }
   if (values_out)
     {
@@ -552,6 +668,7 @@ derl_policy_inputs_new (DerlPolicy *p, guint capacity, GError **error)
 
   in->policy = p;
   in->capacity = capacity;
+  in->host_mask = g_new0 (guint8, (gsize) capacity * c->n_actions);
   if (!(in->obs = derl_tensor_new (p->backend, c->dtype, capacity, MAX (c->obs_size, 1), error))
       || !(in->cand = derl_tensor_new (p->backend, c->dtype, capacity,
                                        MAX (c->n_actions * c->candidate_size, 1), error))
@@ -571,6 +688,7 @@ derl_policy_inputs_free (DerlPolicyInputs *in)
   derl_tensor_free (in->obs);
   derl_tensor_free (in->cand);
   derl_tensor_free (in->mask);
+  g_free (in->host_mask);
   g_free (in);
 }
 
@@ -581,6 +699,7 @@ derl_policy_inputs_upload (DerlPolicyInputs *in, const DerlDecisions *d)
   guint chunk = p->max_rows;
 
   g_return_if_fail (d->n <= in->capacity);
+  memcpy (in->host_mask, d->mask, (gsize) d->n * p->config.n_actions);
   /* In chunks of max_rows, the size of the staging buffer. */
   for (guint row0 = 0; row0 < d->n; row0 += chunk)
     {
@@ -612,32 +731,48 @@ derl_policy_evaluate (DerlPolicy *p, const DerlPolicyInputs *in, const guint32 *
                     && in->policy->config.dtype == c->dtype && n > 0 && n <= p->max_rows);
   g_return_if_fail (values == NULL || c->value_head);
 
-  DerlTensor obs = rows_of (p->obs, n), cand = rows_of (p->cand, n), mask = rows_of (p->mask, n);
+  DerlTensor obs = rows_of (p->obs, n), mask = rows_of (p->mask, n);
   if (c->obs_size)
     derl_tensor_gather_rows (in->obs, rows, &obs);
   if (c->candidate_size)
-    derl_tensor_gather_rows (in->cand, rows, &cand);
-  derl_tensor_gather_rows (in->mask, rows, &mask);
+    {
+      /* The admissible rows of the batch's (decisions x slots) candidate
+       * matrix, gathered on the backend in compact order. */
+      guint8 *masks = p->row_masks;
+      for (guint i = 0; i < n; i++)
+        memcpy (masks + (gsize) i * a, in->host_mask + (gsize) rows[i] * a, a);
+      compact_slots (p, n, masks, rows);
+      DerlTensor all = shaped (in->cand, in->capacity * a, c->candidate_size);
+      DerlTensor dst = rows_of (p->cand_rows, n * p->width);
+      derl_tensor_gather_rows (&all, p->flat, &dst);
+    }
+  else
+    {
+      p->width = a;
+      derl_tensor_gather_rows (in->mask, rows, &mask);
+    }
 
   if (values)
     critic_start (p, CRITIC_FORWARD, n, values, NULL);
   DerlTensor l = actor_forward (p, n);
-  download_doubles (p, &l, p->host_logp, (gsize) n * a);
+  guint w = p->width;
+  download_doubles (p, &l, p->host_logp, (gsize) n * w);
   for (guint i = 0; i < n; i++)
     {
-      const double *li = p->host_logp + (gsize) i * a;
-      g_assert (actions[i] < a && isfinite (li[actions[i]]));
-      logp[i] = li[actions[i]];
+      const double *li = p->host_logp + (gsize) i * w;
+      guint r = compact_position (p, i, actions[i]);
+      g_assert (r < w && isfinite (li[r]));
+      logp[i] = li[r];
+      p->last_actions[i] = r;
       if (entropy)
         {
           double h = 0;
-          for (guint j = 0; j < a; j++)
+          for (guint j = 0; j < w; j++)
             if (isfinite (li[j]))
               h -= exp (li[j]) * li[j];
           entropy[i] = h;
         }
     }
-  memcpy (p->last_actions, actions, sizeof (guint32) * n);
   p->last_n = n;
   p->last_has_values = values != NULL;
   if (values)
@@ -655,7 +790,7 @@ void
 derl_policy_backward (DerlPolicy *p, const double *dlogp, const double *dentropy, const double *dvalues)
 {
   const DerlPolicyConfig *c = &p->config;
-  guint n = p->last_n, a = c->n_actions;
+  guint n = p->last_n, a = p->width;
 
   g_return_if_fail (n > 0 && dlogp != NULL);
   g_return_if_fail (dvalues == NULL || p->last_has_values);
@@ -682,8 +817,8 @@ derl_policy_backward (DerlPolicy *p, const double *dlogp, const double *dentropy
           di[j] = d;
         }
     }
-  DerlTensor l = rows_of (p->logp, n), mask = rows_of (p->mask, n);
-  DerlTensor dl = rows_of (p->dlogp, n), dlogits = rows_of (p->dlogits, n);
+  DerlTensor l = shaped (p->logp, n, a), mask = shaped (p->mask, n, a);
+  DerlTensor dl = shaped (p->dlogp, n, a), dlogits = shaped (p->dlogits, n, a);
   upload_doubles (p, &dl, p->host_dlogp, (gsize) n * a);
   derl_tensor_masked_log_softmax_backward (&l, &mask, &dl, &dlogits);
   DerlTensor dout = shaped (&dlogits, n * (c->candidate_size ? a : 1), c->candidate_size ? 1 : a);
