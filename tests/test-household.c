@@ -13,13 +13,13 @@
 #include "test-util.h"
 
 /* The documented layout. */
-enum { N_ACTIONS = 40, OBS = 128, CAND = 62, STATE = 139, MAX_REC = 16, MAX_OBJ = 16 };
+enum { N_ACTIONS = 40, OBS = 128, CAND = 24, CAND_ONEHOT = 48, STATE = 139, MAX_REC = 16, MAX_OBJ = 16 };
 enum { A_GOTO = 0, A_OPEN = 16, A_CLOSE = 17, A_TAKE = 18, A_PUT = 34, A_CLEAN, A_HEAT, A_COOL,
        A_USELAMP, A_EXAMINE };
 enum { K_GOTO, K_OPEN, K_CLOSE, K_TAKE, K_PUT, K_CLEAN, K_HEAT, K_COOL, K_USELAMP, K_EXAMINE };
 enum { CF_TARGET = 10, CF_APPLIANCE, CF_LAMP, CF_CLOSED, CF_UNVISITED, CF_UNSEEN, CF_KNOWN_GOAL,
        CF_OBJ_GOAL, CF_OBJ_FINAL, CF_ACHIEVES, CF_AT_TARGET, CF_NEEDS, CF_READY, CF_REMAINING,
-       CF_REC_TYPE = 24, CF_REC_SLOT = 34, CF_OBJ_TYPE = 50 };
+       CF_REC_TYPE = 10, CF_REC_SLOT = 20, CF_OBJ_TYPE = 36 }; /* names: features=onehot */
 enum { OBS_GOAL_SEEN = 57, OBS_MEMORY = 64 };
 enum { ST_TASK, ST_GOAL, ST_TARGET, ST_TEMPLATE, ST_N_REC, ST_N_OBJ, ST_LAMP, ST_LAMP_ON, ST_LOC,
        ST_HELD, ST_STEPS, ST_REC_TYPE, ST_OBJECTS = 75 };
@@ -270,7 +270,7 @@ START_TEST (test_spec)
     }
   /* val is 20% of the training pool */
   ck_assert_uint_eq (spec->splits[SPLIT_TRAIN].n_tasks, 4 * spec->splits[SPLIT_VAL].n_tasks);
-  ck_assert_ptr_nonnull (strstr (derl_feature_get_description (feature), "Candidates (62 floats"));
+  ck_assert_ptr_nonnull (strstr (derl_feature_get_description (feature), "Candidates (24 floats"));
   ck_assert_ptr_nonnull (strstr (derl_feature_get_description (feature), "Observation (128 floats)"));
 }
 END_TEST
@@ -737,7 +737,7 @@ START_TEST (test_ablations)
     {
       const DerlEnvSpec *spec = derl_env_get_spec (k == 0 ? rel : k == 1 ? onehot : nomem);
       ck_assert_uint_eq (spec->obs_size, OBS);
-      ck_assert_uint_eq (spec->candidate_size, CAND);
+      ck_assert_uint_eq (spec->candidate_size, k == 1 ? CAND_ONEHOT : CAND);
       ck_assert_uint_eq (spec->n_actions, N_ACTIONS);
     }
 
@@ -766,21 +766,18 @@ START_TEST (test_ablations)
           CHECK (memcmp (r->action_mask, n->action_mask, N_ACTIONS) == 0);
           for (guint a = 0; a < N_ACTIONS; a++)
             {
-              const float *cr = row (r, a), *co = row (o, a), *cn = row (n, a);
+              const float *cr = row (r, a), *cn = row (n, a);
+              const float *co = o->candidates + (gsize) a * CAND_ONEHOT;
               guint kind = kind_of (a);
               if (!r->action_mask[a])
                 continue;
               rows_checked++;
-              /* kinds agree; relational has no names, onehot no relational bits */
+              /* kinds agree; onehot rows carry the names instead of the relational bits */
               CHECK (memcmp (cr, co, sizeof (float) * 10) == 0);
-              for (guint k = CF_TARGET; k < CF_REC_TYPE; k++)
-                CHECK (co[k] == 0.0f);
-              for (guint k = CF_REC_TYPE; k < CAND; k++)
-                CHECK (cr[k] == 0.0f);
               /* the names */
               {
                 int slot = kind == K_GOTO ? (int) a : kind == K_TAKE ? -1 : (int) state[ST_LOC];
-                float expect[CAND] = { 0 };
+                float expect[CAND_ONEHOT] = { 0 };
                 int held = (int) state[ST_HELD];
                 expect[kind] = 1;
                 if (slot >= 0)

@@ -182,11 +182,13 @@ enum {
   CF_OBJ_GOAL, CF_OBJ_FINAL,            /* 17, 18 */
   CF_ACHIEVES, CF_AT_TARGET,            /* 19, 20 */
   CF_NEEDS, CF_READY, CF_REMAINING,     /* 21..23 */
-  /* name block (features = onehot) */
-  CF_REC_TYPE,                          /* 24: receptacle type one-hot (10) */
-  CF_REC_SLOT = CF_REC_TYPE + N_REC_TYPES,  /* 34: receptacle slot one-hot (16) */
-  CF_OBJ_TYPE = CF_REC_SLOT + HH_MAX_RECEPTACLES, /* 50: object type one-hot (12) */
-  HH_CAND_SIZE = CF_OBJ_TYPE + N_OBJ_TYPES  /* 62 */
+  HH_CAND_RELATIONAL,                   /* 24 floats with features = relational */
+  /* name block (features = onehot), in place of the relational one */
+  CF_REC_TYPE = CF_TARGET,              /* 10: receptacle type one-hot (10) */
+  CF_REC_SLOT = CF_REC_TYPE + N_REC_TYPES,  /* 20: receptacle slot one-hot (16) */
+  CF_OBJ_TYPE = CF_REC_SLOT + HH_MAX_RECEPTACLES, /* 36: object type one-hot (12) */
+  HH_CAND_ONEHOT = CF_OBJ_TYPE + N_OBJ_TYPES,  /* 48 floats with features = onehot */
+  HH_CAND_MAX = HH_CAND_ONEHOT
 };
 
 /* The physical state, as get_state() writes it. */
@@ -278,6 +280,7 @@ typedef struct {
   guint n_receptacles, n_objects, max_steps;
   double closed_fraction;
   gboolean onehot, memory;
+  guint cand_size;                      /* HH_CAND_RELATIONAL or HH_CAND_ONEHOT */
   guint8 types[2][N_TASK_TYPES];     /* [0]: train/val, [1]: test splits */
   guint n_types[2];
   HhWorld w;
@@ -700,7 +703,7 @@ write_receptacle (const DerlHousehold *self, const HhView *v, float *c, guint sl
 static void
 write_here_names (const HhWorld *w, float *c, gboolean with_held)
 {
-  memset (c + CF_REC_TYPE, 0, sizeof (float) * (HH_CAND_SIZE - CF_REC_TYPE));
+  memset (c + CF_REC_TYPE, 0, sizeof (float) * (HH_CAND_ONEHOT - CF_REC_TYPE));
   c[CF_REC_TYPE + w->rec_type[w->loc]] = 1;
   c[CF_REC_SLOT + w->loc] = 1;
   if (with_held && w->held >= 0)
@@ -788,11 +791,11 @@ hh_write (DerlHousehold *self, const HhView *v, DerlEnvStep *out)
   for (guint a = 0; a < HH_N_ACTIONS; a++)
     out->action_mask[a] = (now >> a) & 1;
   for (guint64 gone = self->written & ~now; gone; gone &= gone - 1)
-    memset (cand + (gsize) __builtin_ctzll (gone) * HH_CAND_SIZE, 0, sizeof (float) * HH_CAND_SIZE);
+    memset (cand + (gsize) __builtin_ctzll (gone) * self->cand_size, 0, sizeof (float) * self->cand_size);
   for (guint64 rows = now; rows; rows &= rows - 1)
     {
       guint a = (guint) __builtin_ctzll (rows);
-      write_row (self, v, a, cand + (gsize) a * HH_CAND_SIZE);
+      write_row (self, v, a, cand + (gsize) a * self->cand_size);
     }
   self->written = now;
 }
@@ -833,6 +836,7 @@ derl_household_create (const DerlParams *params, DerlEnvSpec *spec, gpointer *st
   self->closed_fraction = derl_params_get_double (params, "closed_fraction");
   self->max_steps = (guint) derl_params_get_int (params, "max_steps");
   self->onehot = strcmp (derl_params_get_string (params, "features"), "onehot") == 0;
+  self->cand_size = self->onehot ? HH_CAND_ONEHOT : HH_CAND_RELATIONAL;
   self->memory = derl_params_get_bool (params, "memory");
   if (!parse_types (params, "train_types", self->types[0], &self->n_types[0], error)
       || !parse_types (params, "test_types", self->types[1], &self->n_types[1], error))
@@ -840,7 +844,7 @@ derl_household_create (const DerlParams *params, DerlEnvSpec *spec, gpointer *st
 
   spec->obs_size = HH_OBS_SIZE;
   spec->n_actions = HH_N_ACTIONS;
-  spec->candidate_size = HH_CAND_SIZE;
+  spec->candidate_size = self->cand_size;
   spec->max_steps = self->max_steps;
   spec->n_signals = HH_N_SIGNALS;
   spec->signals = household_signals;
@@ -878,7 +882,7 @@ derl_household_reset (gpointer state, guint split, guint64 task_index, DerlRng *
   HhView v;
 
   hh_generate (self, split, task_index);
-  memset (out->candidates, 0, sizeof (float) * HH_N_ACTIONS * HH_CAND_SIZE);
+  memset (out->candidates, 0, sizeof (float) * HH_N_ACTIONS * self->cand_size);
   self->written = 0;
   hh_view (self, &v);
   hh_write (self, &v, out);
@@ -1072,7 +1076,7 @@ derl_household_set_state (gpointer state, const double *s, DerlEnvStep *out)
       w->obj_state[j] = (guint8) clamp_int (o[2], 0, STATE_CLEAN | STATE_HOT | STATE_COLD);
       w->obj_done[j] = (guint8) clamp_int (o[3], 0, 31);
     }
-  memset (out->candidates, 0, sizeof (float) * HH_N_ACTIONS * HH_CAND_SIZE);
+  memset (out->candidates, 0, sizeof (float) * HH_N_ACTIONS * self->cand_size);
   self->written = 0;
   hh_view (self, &v);
   hh_write (self, &v, out);
@@ -1161,9 +1165,10 @@ static const char household_description[] =
   "  63 steps / max_steps; 64-127 memory, 4 per receptacle slot i at 64+4i: visited,\n"
   "  seen open, known to hold a goal object not yet where it must end, of the target\n"
   "  type (zero past n_receptacles; all zero with memory=false).\n"
-  "Candidates (62 floats per action slot; rows of masked slots are zero):\n"
+  "Candidates (24 floats per action slot with features=relational, 48 with onehot;\n"
+  "  rows of masked slots are zero):\n"
   "  0-9 action kind one-hot: goto open close take put clean heat cool uselamp examine.\n"
-  "  10-23, relational (features=relational; zero with onehot):\n"
+  "  10-23, relational (features=relational):\n"
   "   receptacle (goto: the destination; open, close, examine: the current one):\n"
   "    10 of the target type; 11 the appliance the held goal object still needs;\n"
   "    12 holds the lamp and the task is look_at_obj_in_light; 13 closed;\n"
@@ -1176,9 +1181,9 @@ static const char household_description[] =
   "   20 put: the current receptacle is of the target type\n"
   "   every admissible row: 21 = obs 58; 22 = obs 59; 23 goal objects still to place /\n"
   "    required (lamp task: 1 until solved)\n"
-  "  24-61, names (features=onehot; zero with relational): 24-33 receptacle type\n"
-  "   one-hot and 34-49 receptacle slot one-hot (goto: the destination; the others: the\n"
-  "   current receptacle); 50-61 object type one-hot (take: the object; put, clean,\n"
+  "  10-47 instead, names (features=onehot, the ablation): 10-19 receptacle type\n"
+  "   one-hot and 20-35 receptacle slot one-hot (goto: the destination; the others: the\n"
+  "   current receptacle); 36-47 object type one-hot (take: the object; put, clean,\n"
   "   heat, cool, uselamp: the held object).\n"
   "Reward: 1 on the step the goal is reached (the success), else 0.\n"
   "Termination: the goal holds (success).  Truncation: max_steps steps without it.\n"
