@@ -42,10 +42,7 @@ teardown (void)
 static DerlExperiment *
 experiment (const char *text)
 {
-  GError *error = NULL;
-  DerlExperiment *e = derl_experiment_load_data (registry, text, strlen (text), "t.ini", NULL, &error);
-  ck_assert_msg (e != NULL, "%s", error ? error->message : "");
-  return e;
+  return derl_test_experiment (registry, text);
 }
 
 /* Trains; returns the metrics log's text without its timing members. */

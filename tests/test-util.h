@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdlib.h>
+#include <string.h>
 #include <check.h>
 #include <glib/gstdio.h>
 #include <derl/derl.h>
@@ -16,6 +17,16 @@ derl_test_registry (void)
   derl_registry_add_path (r, DERL_TEST_PLUGIN_DIR "/envs/cartpole");
   derl_registry_scan (r);
   return r;
+}
+
+/* Loads experiment text that must be valid. */
+static inline DerlExperiment *
+derl_test_experiment (DerlRegistry *registry, const char *text)
+{
+  GError *error = NULL;
+  DerlExperiment *e = derl_experiment_load_data (registry, text, strlen (text), "t.ini", NULL, &error);
+  ck_assert_msg (e != NULL, "%s", error ? error->message : "");
+  return e;
 }
 
 /* Removes a scratch directory made with g_dir_make_tmp() and the files in
