@@ -13,10 +13,11 @@ G_BEGIN_DECLS
  * @obs_size: floats of context per decision (the env's observation)
  * @n_actions: action slots per decision
  * @candidate_size: floats describing each action slot, or 0 for a plain
- *   action set.  With candidates, one shared network scores every slot
- *   from [context, candidate features] and a masked softmax runs over the
- *   slots (the candidate-scoring head); otherwise the network maps the
- *   context to one logit per action (the plain head)
+ *   action set.  With candidates, one shared network scores each
+ *   admissible slot from [context, candidate features] (the context part
+ *   of its first layer once per decision, the masked slots not at all) and
+ *   a softmax runs over them (the candidate-scoring head); otherwise the
+ *   network maps the context to one logit per action (the plain head)
  * @n_hidden: @hidden: the hidden layer widths
  * @activation: the hidden layers' nonlinearity
  * @value_head: whether to build a separate value network (context -> 1)
