@@ -231,10 +231,10 @@ derl_tensor_add_row (DerlTensor *y, const DerlTensor *b)
 }
 
 void
-derl_tensor_add_repeated (DerlTensor *y, const DerlTensor *x, guint repeat)
+derl_tensor_repeat_rows (DerlTensor *y, const DerlTensor *x, guint repeat)
 {
-  g_return_if_fail (SAME (y, x) && repeat > 0 && SHAPE (y, x->rows * repeat, x->cols));
-  VT (y)->add_repeated (CTX (y), y, x, repeat);
+  g_return_if_fail (SAME (y, x) && (repeat > 0 || y->rows == 0) && SHAPE (y, x->rows * repeat, x->cols));
+  VT (y)->repeat_rows (CTX (y), y, x, repeat);
 }
 
 void

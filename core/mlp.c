@@ -212,18 +212,22 @@ _derl_mlp_forward (DerlMlp *mlp, const DerlTensor *ctx, const DerlTensor *cand, 
       DerlTensor z = rows_of (layer->z, rows), h = rows_of (layer->h, rows);
       if (l == 0 && mlp->cand_size)
         {
-          /* Context part once per decision, candidate part per slot. */
+          /* Context part once per decision, candidate part per slot:
+           * z = (b + ctx W) repeated + cand W_cand. */
           DerlTensor zc = rows_of (mlp->zc, n);
-          derl_tensor_gemm (FALSE, FALSE, 1.0, ctx, layer->w.value, 0.0, &zc);
-          derl_tensor_gemm (FALSE, FALSE, 1.0, cand, layer->w_cand.value, 0.0, &z);
-          derl_tensor_add_repeated (&z, &zc, mlp->repeat);
+          derl_tensor_repeat_rows (&zc, layer->b.value, n);
+          derl_tensor_gemm (FALSE, FALSE, 1.0, ctx, layer->w.value, 1.0, &zc);
+          derl_tensor_repeat_rows (&z, &zc, mlp->repeat);
+          derl_tensor_gemm (FALSE, FALSE, 1.0, cand, layer->w_cand.value, 1.0, &z);
         }
       else
         {
+          /* z = b + x W: the bias is the gemm's C, so there is no separate
+           * pass to zero C or to add the bias. */
           DerlTensor x = l == 0 ? *ctx : rows_of (mlp->layers[l - 1].h, rows);
-          derl_tensor_gemm (FALSE, FALSE, 1.0, &x, layer->w.value, 0.0, &z);
+          derl_tensor_repeat_rows (&z, layer->b.value, rows);
+          derl_tensor_gemm (FALSE, FALSE, 1.0, &x, layer->w.value, 1.0, &z);
         }
-      derl_tensor_add_row (&z, layer->b.value);
       derl_tensor_activation (layer->activation, &z, &h);
     }
   mlp->out = rows_of (mlp->layers[mlp->n_layers - 1].h, rows);

@@ -99,8 +99,9 @@ typedef struct {
  *   not read when beta is 0 (NaN there does not propagate), A and B not
  *   when alpha is 0; C never overlaps A or B
  * @add_row: Y[i,:] += b[0,:] for every row i (b is 1 x cols)
- * @add_repeated: Y[i,:] += X[i / repeat,:] (Y has repeat times X's rows)
- * @sum_repeated: X[j,:] = sum over r of Y[j * repeat + r,:] (the adjoint of add_repeated)
+ * @repeat_rows: Y[i,:] = X[i / repeat,:] (Y has repeat times X's rows): a
+ *   bias or a per-decision term broadcast before a gemm with beta 1
+ * @sum_repeated: X[j,:] = sum over r of Y[j * repeat + r,:] (the adjoint of repeat_rows)
  * @sum_rows: out (1 x cols) = beta out + alpha * the sum of X's rows (out
  *   not read when beta is 0)
  * @activation: Y = f(X)
@@ -139,7 +140,7 @@ typedef struct {
   void (*gemm) (gpointer ctx, gboolean trans_a, gboolean trans_b, double alpha, const DerlTensor *a,
                 const DerlTensor *b, double beta, DerlTensor *c);
   void (*add_row) (gpointer ctx, DerlTensor *y, const DerlTensor *b);
-  void (*add_repeated) (gpointer ctx, DerlTensor *y, const DerlTensor *x, guint repeat);
+  void (*repeat_rows) (gpointer ctx, DerlTensor *y, const DerlTensor *x, guint repeat);
   void (*sum_repeated) (gpointer ctx, const DerlTensor *y, guint repeat, DerlTensor *x);
   void (*sum_rows) (gpointer ctx, const DerlTensor *x, double alpha, double beta, DerlTensor *out);
   void (*activation) (gpointer ctx, DerlActivation f, const DerlTensor *x, DerlTensor *y);
@@ -265,7 +266,7 @@ void derl_tensor_copy (DerlTensor *dst, const DerlTensor *src);
 void derl_tensor_gemm (gboolean trans_a, gboolean trans_b, double alpha, const DerlTensor *a,
                        const DerlTensor *b, double beta, DerlTensor *c);
 void derl_tensor_add_row (DerlTensor *y, const DerlTensor *b);
-void derl_tensor_add_repeated (DerlTensor *y, const DerlTensor *x, guint repeat);
+void derl_tensor_repeat_rows (DerlTensor *y, const DerlTensor *x, guint repeat);
 void derl_tensor_sum_repeated (const DerlTensor *y, guint repeat, DerlTensor *x);
 void derl_tensor_sum_rows (const DerlTensor *x, double alpha, double beta, DerlTensor *out);
 void derl_tensor_activation (DerlActivation f, const DerlTensor *x, DerlTensor *y);

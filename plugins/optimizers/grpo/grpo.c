@@ -44,6 +44,8 @@ typedef struct {
   guint capacity;
   double *advantages;
   guint32 *order;
+  guint32 *identity;  /* 0, 1, 2, ... */
+  double *ref_logp;   /* the reference's log-probability of each row's action */
   /* per-episode */
   double *episode_return;
   /* per-minibatch */
@@ -85,6 +87,8 @@ grpo_destroy (gpointer state)
   derl_policy_free (g->reference);
   g_free (g->advantages);
   g_free (g->order);
+  g_free (g->identity);
+  g_free (g->ref_logp);
   g_free (g->episode_return);
   g_free (g->mb_actions);
   g_free (g->newlogp);
@@ -203,8 +207,19 @@ grpo_update (gpointer state, DerlPolicy *policy, const DerlBatch *b, const DerlU
       g->capacity = b->n;
       g->advantages = g_renew (double, g->advantages, g->capacity);
       g->order = g_renew (guint32, g->order, g->capacity);
+      g->identity = g_renew (guint32, g->identity, g->capacity);
+      g->ref_logp = g_renew (double, g->ref_logp, g->capacity);
+      for (guint i = 0; i < g->capacity; i++)
+        g->identity[i] = i;
     }
   double mean_return = group_advantages (g, b);
+
+  /* The reference is fixed during the update: its log-probabilities are
+   * computed once for every row, not once per epoch. */
+  if (g->beta > 0)
+    for (guint start = 0; start < b->n; start += g->minibatch)
+      derl_policy_evaluate (g->reference, b->inputs, g->identity + start, MIN (g->minibatch, b->n - start),
+                            b->actions + start, g->ref_logp + start, NULL, NULL);
 
   for (guint epoch = 0; epoch < g->update_epochs; epoch++)
     {
@@ -217,8 +232,8 @@ grpo_update (gpointer state, DerlPolicy *policy, const DerlBatch *b, const DerlU
           for (guint i = 0; i < M; i++)
             g->mb_actions[i] = b->actions[rows[i]];
           derl_policy_evaluate (policy, b->inputs, rows, M, g->mb_actions, g->newlogp, g->entropy, NULL);
-          if (g->beta > 0)
-            derl_policy_evaluate (g->reference, b->inputs, rows, M, g->mb_actions, g->reflogp, NULL, NULL);
+          for (guint i = 0; i < M; i++)
+            g->reflogp[i] = g->ref_logp[rows[i]];
 
           grpo_loss (g, b, rows, M, g->newlogp, g->reflogp, g->entropy, g->dlogp, g->dentropy, &loss);
           if (!isfinite (loss.total))
