@@ -268,6 +268,7 @@ describe_feature (const DerlFeature *f)
   const char *kind = derl_feature_kind_name (derl_feature_get_kind (f));
   g_autoptr (DerlEnv) env = NULL;
   g_autoptr (GError) env_error = NULL;
+  const DerlPrimitiveVTable *prim = derl_feature_get_primitive_vtable (f);
 
   if (derl_feature_get_kind (f) == DERL_FEATURE_ENV)
     env = default_env (f, &env_error);
@@ -289,6 +290,16 @@ describe_feature (const DerlFeature *f)
       add_specs_json (b, derl_feature_get_params (f));
       if (env)
         add_env_spec_json (b, derl_env_get_spec (env));
+      if (prim)
+        {
+          json_builder_set_member_name (b, "signals");
+          json_builder_begin_array (b);
+          for (guint i = 0; prim->signals && prim->signals[i]; i++)
+            json_builder_add_string_value (b, prim->signals[i]);
+          json_builder_end_array (b);
+          json_builder_set_member_name (b, "outcome_like");
+          json_builder_add_boolean_value (b, prim->outcome_like);
+        }
       json_builder_end_object (b);
       g_autoptr (JsonNode) root = json_builder_get_root (b);
       print_json (root);
@@ -307,6 +318,15 @@ describe_feature (const DerlFeature *f)
     print_env_spec (derl_env_get_spec (env));
   else if (env_error)
     printf ("\nInterface: cannot create with default parameters: %s\n", env_error->message);
+  if (prim)
+    {
+      g_autofree char *signals = prim->signals && prim->signals[0] ? g_strjoinv (", ", (char **) prim->signals)
+                                                                   : g_strdup ("(none)");
+      printf ("\nReads the env signals: %s\n", signals);
+      printf ("Formula validation probes it at %s\n", prim->outcome_like ? "1 (outcome-like)" : "1e-6 and 1 + 1e-6");
+      printf ("Use it as a formula variable: [primitives] g1 = %s\n", derl_feature_get_name (f));
+      return EXIT_OK;
+    }
   printf ("\nParameters, in group [%s] after 'name = %s':\n", kind, derl_feature_get_name (f));
   print_specs (derl_feature_get_params (f));
   return EXIT_OK;
@@ -379,6 +399,20 @@ describe (const DerlRegistry *registry, const char *name)
     return describe_plugin (registry, p);
   if (derl_experiment_get_core_specs (name))
     return describe_group (name);
+  if (strcmp (name, "primitives") == 0 && !opt_json)
+    {
+      printf ("experiment group [primitives] (see derl-experiment(5))\n\n"
+              "Keys g1, g2, ... (up to g%d, numbered without gaps), each naming a primitive\n"
+              "feature; they are the variables of the [reward] formula.  Primitives here:\n",
+              DERL_EXPERIMENT_MAX_PRIMITIVES);
+      for (guint i = 0; i < derl_registry_get_n_features (registry); i++)
+        {
+          const DerlFeature *pf = derl_registry_get_feature (registry, i);
+          if (derl_feature_get_kind (pf) == DERL_FEATURE_PRIMITIVE)
+            printf ("  %s\n", derl_feature_get_name (pf));
+        }
+      return EXIT_OK;
+    }
 
   g_autofree char *near = derl_registry_suggest (registry, -1, name);
   fprintf (stderr, "derl-inspect: no feature, plugin or experiment group named '%s'%s%s%s\n", name,

@@ -47,6 +47,22 @@ void _derl_feature_free (DerlFeature *feature);
 /* Starts a plugin compiled into libderl (no file to open). */
 gboolean _derl_plugin_start_builtin (DerlPlugin *plugin, const DerlPluginDesc *desc, GError **error);
 
+/* reward.c: the trajectory reward of a training run (the env's own reward
+ * or the experiment's formula over its primitives); NULL from new() when
+ * the experiment binds neither. */
+typedef struct _DerlReward DerlReward;
+DerlReward *_derl_reward_new (const DerlExperiment *experiment, const DerlEnvSpec *spec, guint n_slots);
+void _derl_reward_free (DerlReward *reward);
+/* An episode starts on env slot @slot. */
+void _derl_reward_begin (DerlReward *reward, guint slot);
+/* Records the step's signals; returns the reward of the step: with a
+ * formula, 0 until the episode ends and then the formula's value (0 when
+ * not finite, counted); without one, the env's reward. */
+double _derl_reward_step (DerlReward *reward, guint slot, const DerlEnvStep *step);
+/* Adds the means since the last call (per primitive, of the formula) and
+ * the count of non-finite formula values to @o, and starts over. */
+void _derl_reward_stats (DerlReward *reward, JsonObject *o);
+
 /* registry.c */
 const DerlPlugin *_derl_registry_find_usable_plugin (const DerlRegistry *registry, const char *name);
 const DerlFeature *_derl_registry_find_pending (const DerlRegistry *registry, DerlFeatureKind kind,

@@ -220,6 +220,22 @@ train_summary_object (const DerlExperiment *e, const DerlTrainSummary *s)
   json_object_set_double_member (o, "eval_mean_return", s->eval.mean_return);
   json_object_set_double_member (o, "eval_std_return", s->eval.std_return);
   json_object_set_double_member (o, "eval_success_rate", s->eval.success_rate);
+  if (s->n_splits)
+    {
+      JsonArray *splits = json_array_new ();
+      for (guint i = 0; i < s->n_splits; i++)
+        {
+          JsonObject *r = json_object_new ();
+          json_object_set_string_member (r, "split", s->splits[i]);
+          json_object_set_int_member (r, "episodes", s->split_eval[i].n_episodes);
+          json_object_set_double_member (r, "success_rate", s->split_eval[i].success_rate);
+          json_object_set_double_member (r, "mean_return", s->split_eval[i].mean_return);
+          json_object_set_double_member (r, "std_return", s->split_eval[i].std_return);
+          json_object_set_double_member (r, "mean_length", s->split_eval[i].mean_length);
+          json_array_add_object_element (splits, r);
+        }
+      json_object_set_array_member (o, "splits", splits);
+    }
   json_object_set_string_member (o, "policy", "policy.ckpt");
   json_object_set_double_member (o, "wall_seconds", s->seconds);
   json_object_set_double_member (o, "steps_per_second", s->seconds > 0 ? s->steps / s->seconds : 0);
@@ -283,6 +299,18 @@ print_train_summary (const DerlExperiment *e, const DerlTrainSummary *s, const c
   printf ("  eval            split %s, %u episodes, greedy: return %.2f +- %.2f, success %.1f%%\n",
           derl_params_get_string (tr, "eval_split"), s->eval.n_episodes, s->eval.mean_return,
           s->eval.std_return, 100.0 * s->eval.success_rate);
+  if (s->n_splits)
+    {
+      printf ("  final policy, greedy, %u episodes per split:\n", s->split_eval[0].n_episodes);
+      printf ("    %-14s %8s  %-16s %s\n", "split", "success", "return", "length");
+      for (guint i = 0; i < s->n_splits; i++)
+        {
+          g_autofree char *ret = g_strdup_printf ("%.2f +- %.2f", s->split_eval[i].mean_return,
+                                                  s->split_eval[i].std_return);
+          printf ("    %-14s %7.1f%%  %-16s %.1f\n", s->splits[i], 100.0 * s->split_eval[i].success_rate, ret,
+                  s->split_eval[i].mean_length);
+        }
+    }
   printf ("  policy          %s%cpolicy.ckpt\n", dir, G_DIR_SEPARATOR);
   printf ("  run directory   %s\n", dir);
 }

@@ -23,7 +23,10 @@ static const DerlParamSpec experiment_specs[] = {
 
 static const DerlParamSpec evaluate_specs[] = {
   DERL_PARAM_INT_RANGE ("episodes", "100", 1, 10000000, "how many episodes to run"),
-  DERL_PARAM_STRING ("split", "test", "the env's task split to draw tasks from (see derl-inspect ENV)"),
+  DERL_PARAM_STRING ("split", "test", "mode evaluate: the env's task split to draw tasks from (see derl-inspect ENV)"),
+  DERL_PARAM_LIST ("splits", "", NULL,
+                   "mode train: after training, evaluate the policy greedily on each of these splits "
+                   "(episodes each), e.g. test_seen,test_unseen"),
   DERL_PARAM_STRING ("policy", "",
                      "a checkpoint (policy.ckpt of a train run) to run with greedy actions; "
                      "empty: the uniform-random policy"),
@@ -46,6 +49,13 @@ static const DerlParamSpec train_specs[] = {
 static const DerlParamSpec policy_specs[] = {
   DERL_PARAM_LIST ("hidden", "64,64", NULL, "hidden layer widths, e.g. 64,64 (at most 8 layers)"),
   DERL_PARAM_ENUM ("activation", "tanh", activation_choices, "the hidden layers' nonlinearity"),
+  DERL_PARAM_END
+};
+
+static const DerlParamSpec reward_specs[] = {
+  DERL_PARAM_STRING ("formula", "",
+                     "the trajectory reward: a formula over the primitives g1 .. gK bound in [primitives], "
+                     "e.g. g1 + 0.5*g2, placed on each episode's last step; empty: the env's own reward"),
   DERL_PARAM_END
 };
 
@@ -80,16 +90,19 @@ typedef struct {
 
 static const GroupInfo groups[] = {
   { "experiment", experiment_specs, -1, NULL, MODE_ALL },
-  { "evaluate", evaluate_specs, -1, NULL, MODE_EVALUATE },
+  { "evaluate", evaluate_specs, -1, NULL, MODE_ALL },
   { "train", train_specs, -1, NULL, MODE_TRAIN },
   { "policy", policy_specs, -1, NULL, MODE_TRAIN },
+  /* [primitives] has no fixed keys: g1 = NAME, g2 = NAME, ... */
+  { "primitives", NULL, -1, NULL, MODE_TRAIN },
+  { "reward", reward_specs, -1, NULL, MODE_TRAIN },
   { "env", env_name_specs, DERL_FEATURE_ENV, NULL, MODE_ALL },
   { "optimizer", optimizer_name_specs, DERL_FEATURE_OPTIMIZER, "ppo", MODE_TRAIN },
   { "backend", backend_name_specs, DERL_FEATURE_BACKEND, "cpu", MODE_ALL },
 };
 
-static const char *const group_names[] = { "experiment", "evaluate", "train", "policy", "env", "optimizer",
-                                           "backend", NULL };
+static const char *const group_names[] = { "experiment", "evaluate", "train", "policy", "primitives", "reward",
+                                           "env", "optimizer", "backend", NULL };
 
 static const GroupInfo *
 find_group (const char *name)
@@ -121,6 +134,9 @@ struct _DerlExperiment {
   gboolean present[G_N_ELEMENTS (groups)];
   DerlParams *params[G_N_ELEMENTS (groups)];
   const DerlFeature *features[G_N_ELEMENTS (groups)];
+  guint n_prims;
+  const DerlFeature *prims[DERL_EXPERIMENT_MAX_PRIMITIVES];
+  DerlFormula *formula;
 };
 
 void
@@ -130,6 +146,7 @@ derl_experiment_free (DerlExperiment *experiment)
     return;
   for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
     derl_params_free (experiment->params[i]);
+  derl_formula_free (experiment->formula);
   g_free (experiment->label);
   g_free (experiment);
 }
@@ -156,6 +173,25 @@ derl_experiment_get_feature (const DerlExperiment *experiment, DerlFeatureKind k
   return NULL;
 }
 
+guint
+derl_experiment_get_n_primitives (const DerlExperiment *experiment)
+{
+  return experiment->n_prims;
+}
+
+const DerlFeature *
+derl_experiment_get_primitive (const DerlExperiment *experiment, guint index)
+{
+  g_return_val_if_fail (index < experiment->n_prims, NULL);
+  return experiment->prims[index];
+}
+
+const DerlFormula *
+derl_experiment_get_formula (const DerlExperiment *experiment)
+{
+  return experiment->formula;
+}
+
 /* ---- loading ---- */
 
 typedef struct {
@@ -165,6 +201,7 @@ typedef struct {
   GHashTable *overridden; /* "group.key" -> the --set text */
   GPtrArray *errors;      /* char * */
   int first_code;
+  gboolean bad_primitives; /* [primitives] had errors: the formula is not checked */
 } Loader;
 
 static void G_GNUC_PRINTF (3, 4)
@@ -368,12 +405,138 @@ load_group_keys (Loader *l, const GroupInfo *g, const DerlFeature *feature, Derl
       }
 }
 
-/* A split key names one of the env's splits. */
-static void
-check_split (Loader *l, DerlExperiment *experiment, DerlEnv *env, const char *group, const char *key)
+/* gN with N in [1, DERL_EXPERIMENT_MAX_PRIMITIVES], no leading zero; 0 if not. */
+static guint
+variable_index (const char *key)
 {
-  const DerlParams *params = derl_experiment_get_params (experiment, group);
-  const char *split = derl_params_get_string (params, key);
+  guint64 n;
+  if (key[0] != 'g' || key[1] == '0' || !g_ascii_string_to_unsigned (key + 1, 10, 1, DERL_EXPERIMENT_MAX_PRIMITIVES,
+                                                                      &n, NULL))
+    return 0;
+  return (guint) n;
+}
+
+/* [primitives] g1 = NAME, ...: the formula variables, numbered from g1
+ * without gaps, each bound to a primitive feature. */
+static void
+load_primitives (Loader *l, DerlExperiment *experiment)
+{
+  g_auto (GStrv) keys = g_key_file_get_keys (l->keys, "primitives", NULL, NULL);
+  g_autofree char *available = list_features (l->registry, DERL_FEATURE_PRIMITIVE);
+  gboolean complete = TRUE;
+
+  for (guint i = 0; keys && keys[i]; i++)
+    {
+      g_autofree char *where = origin (l, "primitives", keys[i]);
+      guint n = variable_index (keys[i]);
+      if (n == 0)
+        {
+          add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_KEY,
+                     "%s: [primitives] %s: not a formula variable (expected g1, g2, ... up to g%d, each naming "
+                     "a primitive)", where, keys[i], DERL_EXPERIMENT_MAX_PRIMITIVES);
+          complete = FALSE;
+          continue;
+        }
+      g_autofree char *name = g_key_file_get_string (l->keys, "primitives", keys[i], NULL);
+      if (name)
+        g_strstrip (name);
+      const DerlFeature *f = name && *name ? derl_registry_find (l->registry, DERL_FEATURE_PRIMITIVE, name) : NULL;
+      if (!f)
+        {
+          g_autofree char *near = name ? derl_registry_suggest (l->registry, DERL_FEATURE_PRIMITIVE, name) : NULL;
+          g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
+          add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_FEATURE,
+                     "%s: [primitives] %s = %s: no primitive named '%s'%s (available: %s)", where, keys[i],
+                     name ? name : "", name ? name : "", hint, available);
+          complete = FALSE;
+          continue;
+        }
+      experiment->prims[n - 1] = f;
+      experiment->n_prims = MAX (experiment->n_prims, n);
+    }
+  for (guint i = 0; complete && i < experiment->n_prims; i++)
+    if (!experiment->prims[i])
+      {
+        add_error (l, DERL_EXPERIMENT_ERROR_MISSING_KEY,
+                   "%s: [primitives] g%u: missing (the variables are numbered from g1 without gaps, and g%u is "
+                   "bound)", l->label, i + 1, experiment->n_prims);
+        complete = FALSE;
+      }
+  if (!complete)
+    {
+      experiment->n_prims = 0;
+      l->bad_primitives = TRUE;
+    }
+}
+
+/* [reward] formula: parsed over the bound primitives and checked valid. */
+static void
+load_formula (Loader *l, DerlExperiment *experiment)
+{
+  const char *text = derl_params_get_string (derl_experiment_get_params (experiment, "reward"), "formula");
+  const char *names[DERL_EXPERIMENT_MAX_PRIMITIVES];
+  gboolean outcome_like[DERL_EXPERIMENT_MAX_PRIMITIVES];
+  g_autofree char *where = origin (l, "reward", "formula");
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DerlFormula) formula = NULL;
+
+  if (!text || !*text)
+    return;
+  for (guint i = 0; i < experiment->n_prims; i++)
+    {
+      names[i] = derl_feature_get_name (experiment->prims[i]);
+      outcome_like[i] = derl_feature_get_primitive_vtable (experiment->prims[i])->outcome_like;
+    }
+  formula = derl_formula_parse (text, -1, experiment->n_prims, names, &err);
+  if (formula && !derl_formula_check (formula, outcome_like, &err))
+    g_clear_pointer (&formula, derl_formula_free);
+  if (!formula)
+    {
+      add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [reward] formula = %s: %s%s", where, text,
+                 err->message,
+                 experiment->n_prims ? "" : " (bind the variables in [primitives], e.g. g1 = success)");
+      return;
+    }
+  experiment->formula = g_steal_pointer (&formula);
+}
+
+/* Every bound primitive reads only signals the env emits. */
+static void
+check_signals (Loader *l, DerlExperiment *experiment, DerlEnv *env)
+{
+  const DerlEnvSpec *spec = derl_env_get_spec (env);
+  const char *env_name = derl_feature_get_name (derl_experiment_get_feature (experiment, DERL_FEATURE_ENV));
+
+  for (guint i = 0; i < experiment->n_prims; i++)
+    {
+      const DerlPrimitiveVTable *vt = derl_feature_get_primitive_vtable (experiment->prims[i]);
+      for (guint k = 0; vt->signals && vt->signals[k]; k++)
+        {
+          gboolean found = FALSE;
+          for (guint s = 0; s < spec->n_signals && !found; s++)
+            found = strcmp (spec->signals[s], vt->signals[k]) == 0;
+          if (found)
+            continue;
+          g_autofree char *key = g_strdup_printf ("g%u", i + 1);
+          g_autofree char *where = origin (l, "primitives", key);
+          g_autoptr (GString) emits = g_string_new (spec->n_signals ? NULL : "none");
+          for (guint s = 0; s < spec->n_signals; s++)
+            g_string_append_printf (emits, "%s%s", s ? ", " : "", spec->signals[s]);
+          add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
+                     "%s: [primitives] %s = %s: primitive '%s' reads the signal '%s', which env '%s' does not "
+                     "emit (its signals: %s)", where, key, derl_feature_get_name (experiment->prims[i]),
+                     derl_feature_get_name (experiment->prims[i]), vt->signals[k], env_name, emits->str);
+          break;
+        }
+    }
+}
+
+/* A split key names one of the env's splits (@split: its value, or one
+ * item of a list). */
+static void
+check_split_name (Loader *l, DerlExperiment *experiment, DerlEnv *env, const char *group, const char *key,
+                  const char *split)
+{
   const DerlEnvSpec *spec = derl_env_get_spec (env);
   g_autoptr (GString) names = g_string_new (NULL);
   g_autoptr (GPtrArray) arr = g_ptr_array_new ();
@@ -392,6 +555,30 @@ check_split (Loader *l, DerlExperiment *experiment, DerlEnv *env, const char *gr
              "%s: [%s] %s = %s: env '%s' has no such split (expected one of: %s)%s", where, group, key,
              split, derl_feature_get_name (derl_experiment_get_feature (experiment, DERL_FEATURE_ENV)),
              names->str, hint);
+}
+
+static void
+check_split (Loader *l, DerlExperiment *experiment, DerlEnv *env, const char *group, const char *key)
+{
+  const DerlParams *params = derl_experiment_get_params (experiment, group);
+  check_split_name (l, experiment, env, group, key, derl_params_get_string (params, key));
+}
+
+static void
+check_splits (Loader *l, DerlExperiment *experiment, DerlEnv *env)
+{
+  const char *const *splits = derl_params_get_list (derl_experiment_get_params (experiment, "evaluate"), "splits");
+  guint n = g_strv_length ((char **) splits);
+
+  if (n > DERL_TRAIN_MAX_SPLITS)
+    {
+      g_autofree char *where = origin (l, "evaluate", "splits");
+      add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [evaluate] splits: %u splits (expected at most %d)",
+                 where, n, DERL_TRAIN_MAX_SPLITS);
+      return;
+    }
+  for (guint i = 0; i < n; i++)
+    check_split_name (l, experiment, env, "evaluate", "splits", splits[i]);
 }
 
 /* [policy] hidden: 0 to DERL_POLICY_MAX_LAYERS widths in [1, 65536]. */
@@ -465,8 +652,13 @@ check_env (Loader *l, DerlExperiment *experiment)
       add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [env] %s", l->label, err->message);
       return;
     }
+  check_signals (l, experiment, env);
   if (derl_experiment_get_params (experiment, "evaluate"))
-    check_split (l, experiment, env, "evaluate", "split");
+    {
+      if (experiment->mode == MODE_EVALUATE)
+        check_split (l, experiment, env, "evaluate", "split");
+      check_splits (l, experiment, env);
+    }
   if (derl_experiment_get_params (experiment, "train"))
     {
       check_split (l, experiment, env, "train", "train_split");
@@ -500,6 +692,11 @@ validate (Loader *l)
       experiment->present[i] = g_key_file_has_group (l->keys, g->name);
       if (i > 0 && !(g->modes & experiment->mode) && !experiment->present[i])
         continue;
+      if (!g->specs && g->kind < 0)
+        {
+          load_primitives (l, experiment);
+          continue;
+        }
       if (g->kind >= 0)
         {
           feature = resolve_feature (l, g);
@@ -511,6 +708,8 @@ validate (Loader *l)
       else
         experiment->params[i] = derl_params_new (g->specs);
       load_group_keys (l, g, feature, experiment->params[i]);
+      if (strcmp (g->name, "reward") == 0 && !l->bad_primitives)
+        load_formula (l, experiment);
       if (i == 0)
         experiment->mode = strcmp (derl_params_get_string (experiment->params[0], "mode"), "train") == 0
                            ? MODE_TRAIN : MODE_EVALUATE;
@@ -536,7 +735,7 @@ derl_experiment_load_data (DerlRegistry *registry, const char *data, gsize lengt
 {
   Loader l = { registry, label, g_key_file_new (),
                g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free),
-               g_ptr_array_new_with_free_func (g_free), 0 };
+               g_ptr_array_new_with_free_func (g_free), 0, FALSE };
   DerlExperiment *experiment = NULL;
   g_autoptr (GError) parse_error = NULL;
 
@@ -630,6 +829,11 @@ derl_experiment_to_data (const DerlExperiment *experiment, gsize *length)
   for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
     if (experiment->params[i])
       write_group (out, groups[i].name, experiment->features[i], experiment->params[i]);
+  for (guint i = 0; i < experiment->n_prims; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("g%u", i + 1);
+      g_key_file_set_string (out, "primitives", key, derl_feature_get_name (experiment->prims[i]));
+    }
   g_key_file_set_comment (out, NULL, NULL, header, NULL);
   return g_key_file_to_data (out, length, NULL);
 }

@@ -300,6 +300,67 @@ derl_plugin_register_optimizer (DerlPlugin *plugin, const char *name, const char
   return register_feature (plugin, DERL_FEATURE_OPTIMIZER, name, description, vtable, params, error);
 }
 
+/* A signal or primitive name: what a formula or an env can spell. */
+static gboolean
+valid_signal_name (const char *name)
+{
+  if (!name || !g_ascii_islower (name[0]))
+    return FALSE;
+  for (const char *p = name; *p; p++)
+    if (!g_ascii_islower (*p) && !g_ascii_isdigit (*p) && *p != '_')
+      return FALSE;
+  return TRUE;
+}
+
+/* gN is a formula variable, not a name a primitive can take. */
+static gboolean
+is_variable_name (const char *name)
+{
+  if (name[0] != 'g' || !name[1])
+    return FALSE;
+  for (const char *p = name + 1; *p; p++)
+    if (!g_ascii_isdigit (*p))
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+derl_plugin_register_primitive (DerlPlugin *plugin, const char *name, const char *description,
+                                const DerlPrimitiveVTable *vtable, const DerlParamSpec *params,
+                                GError **error)
+{
+  static const DerlParamSpec no_params[] = { DERL_PARAM_END };
+  const char *pname = plugin ? plugin->name : "?";
+  guint n = 0;
+
+  if (!vtable || !vtable->compute)
+    {
+      g_set_error (error, DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_INVALID,
+                   "plugin '%s': primitive '%s' needs compute", pname, name ? name : "(null)");
+      return FALSE;
+    }
+  if (!valid_signal_name (name) || is_variable_name (name))
+    {
+      g_set_error (error, DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_INVALID,
+                   "plugin '%s': invalid primitive name '%s' (a formula spells it: lower case "
+                   "letters, digits and '_', starting with a letter, and not g1, g2, ...)",
+                   pname, name ? name : "(null)");
+      return FALSE;
+    }
+  for (n = 0; vtable->signals && vtable->signals[n]; n++)
+    if (n >= DERL_PRIMITIVE_MAX_SIGNALS || !valid_signal_name (vtable->signals[n]))
+      {
+        g_set_error (error, DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_INVALID,
+                     "plugin '%s': primitive '%s': %s", pname, name,
+                     n >= DERL_PRIMITIVE_MAX_SIGNALS ? "reads more than " G_STRINGIFY (DERL_PRIMITIVE_MAX_SIGNALS)
+                                                       " signals"
+                                                     : "invalid signal name (lower case letters, digits and '_')");
+        return FALSE;
+      }
+  return register_feature (plugin, DERL_FEATURE_PRIMITIVE, name, description, vtable,
+                           params ? params : no_params, error);
+}
+
 const char *
 derl_plugin_get_name (const DerlPlugin *plugin)
 {

@@ -403,3 +403,9 @@ derl_feature_get_optimizer_vtable (const DerlFeature *feature)
 {
   return feature->kind == DERL_FEATURE_OPTIMIZER ? feature->vtable : NULL;
 }
+
+const DerlPrimitiveVTable *
+derl_feature_get_primitive_vtable (const DerlFeature *feature)
+{
+  return feature->kind == DERL_FEATURE_PRIMITIVE ? feature->vtable : NULL;
+}

@@ -119,6 +119,7 @@ typedef struct {
   DerlPolicy *policy;
   DerlPolicyInputs *inputs;
   Buffers buf;
+  DerlReward *reward;       /* NULL: the env's own reward, no primitives */
 
   guint n_envs;
   DerlEnv **envs;
@@ -193,6 +194,8 @@ segment_reset (Trainer *t, guint e)
   derl_rng_init (&rng, t->seed, DERL_RNG_STREAM_RESET, e, t->episodes_begun[e]++, 0);
   guint64 task = derl_rng_next_u64 (&rng);
   t->now[e] = derl_env_reset (t->envs[e], t->train_split, task, &rng);
+  if (t->reward)
+    _derl_reward_begin (t->reward, e);
   t->ep_return[e] = 0;
   t->ep_length[e] = 0;
 }
@@ -221,12 +224,13 @@ collect_segments (Trainer *t, GError **error)
           if (!check_step (t, b->actions[row], t->ep_length[e], error))
             return FALSE;
           const DerlEnvStep *s = derl_env_step (t->envs[e], b->actions[row]);
-          b->rewards[row] = (float) s->reward;
+          double reward = t->reward ? _derl_reward_step (t->reward, e, s) : s->reward;
+          b->rewards[row] = (float) reward;
           b->terminated[row] = s->terminated;
           b->truncated[row] = s->truncated && !s->terminated;
           b->next_values[row] = 0;
           b->episode[row] = e;
-          t->ep_return[e] += s->reward;
+          t->ep_return[e] += reward;
           t->ep_length[e]++;
           if (s->terminated || s->truncated)
             {
@@ -280,6 +284,8 @@ collect_groups (Trainer *t, guint *n_rows, guint32 *n_episodes, GError **error)
       derl_rng_init (&rng, t->seed, DERL_RNG_STREAM_RESET, t->updates, g, 1);
       guint64 task = derl_rng_next_u64 (&rng);
       t->now[i] = derl_env_reset (t->envs[i], t->train_split, task, &rng);
+      if (t->reward)
+        _derl_reward_begin (t->reward, i);
       derl_rng_init (&t->action_rng[i], t->seed, DERL_RNG_STREAM_ACTION, t->updates, i, 1);
       t->ep_return[i] = 0;
       t->ep_length[i] = 0;
@@ -315,13 +321,14 @@ collect_groups (Trainer *t, guint *n_rows, guint32 *n_episodes, GError **error)
             b->values[row] = b->values[scratch + j];
             j++;
             const DerlEnvStep *s = derl_env_step (t->envs[i], b->actions[row]);
-            b->rewards[row] = (float) s->reward;
+            double reward = t->reward ? _derl_reward_step (t->reward, i, s) : s->reward;
+            b->rewards[row] = (float) reward;
             b->terminated[row] = s->terminated;
             b->truncated[row] = s->truncated && !s->terminated;
             b->next_values[row] = 0;
             b->episode[row] = i;
             b->group[row] = i / S;
-            t->ep_return[i] += s->reward;
+            t->ep_return[i] += reward;
             t->ep_length[i]++;
             t->steps++;
             if (s->terminated || s->truncated)
@@ -382,6 +389,7 @@ trainer_init (Trainer *t, const DerlExperiment *experiment, GError **error)
     if (!(t->envs[i] = derl_env_new (t->env_feature, t->env_params, error)))
       return FALSE;
   t->spec = derl_env_get_spec (t->envs[0]);
+  t->reward = _derl_reward_new (experiment, t->spec, t->n_envs);
   t->train_split = (guint) derl_env_find_split (t->envs[0], derl_params_get_string (tr, "train_split"));
   t->eval_split = (guint) derl_env_find_split (t->envs[0], derl_params_get_string (tr, "eval_split"));
 
@@ -460,6 +468,7 @@ trainer_clear (Trainer *t)
   g_free (t->act_rows);
   g_free (t->final_obs);
   g_free (t->final_rows);
+  _derl_reward_free (t->reward);
 }
 
 static JsonObject *
@@ -487,6 +496,34 @@ evaluate (Trainer *t, DerlMetrics *metrics, DerlEvalResult *r, GError **error)
     return TRUE;
   g_autoptr (JsonObject) o = eval_event (t, r);
   return derl_metrics_write (metrics, o, error);
+}
+
+/* The final policy on each split of [evaluate] splits. */
+static gboolean
+evaluate_splits (Trainer *t, DerlMetrics *metrics, DerlTrainSummary *summary, GError **error)
+{
+  const DerlParams *ev = derl_experiment_get_params (t->experiment, "evaluate");
+  const char *const *splits = ev ? derl_params_get_list (ev, "splits") : NULL;
+
+  for (guint i = 0; splits && splits[i] && i < DERL_TRAIN_MAX_SPLITS; i++)
+    {
+      DerlEvalResult *r = &summary->split_eval[i];
+      guint split = (guint) derl_env_find_split (t->envs[0], splits[i]);
+      if (!derl_policy_evaluate_greedy (t->policy, t->env_feature, t->env_params, split,
+                                        (guint) derl_params_get_int (ev, "episodes"), t->seed, r, error))
+        return FALSE;
+      summary->splits[i] = splits[i];
+      summary->n_splits = i + 1;
+      if (metrics)
+        {
+          g_autoptr (JsonObject) o = eval_event (t, r);
+          json_object_set_string_member (o, "event", "final_eval");
+          json_object_set_string_member (o, "split", splits[i]);
+          if (!derl_metrics_write (metrics, o, error))
+            return FALSE;
+        }
+    }
+  return TRUE;
 }
 
 gboolean
@@ -565,6 +602,8 @@ derl_train_run (const DerlExperiment *experiment, DerlMetrics *metrics,
               json_object_set_double_member (o, "success_rate", t.update_success / t.update_episodes);
             }
           json_object_set_double_member (o, "mean_return_20", mean_recent (&t));
+          if (t.reward)
+            _derl_reward_stats (t.reward, o);
           /* JSON has no NaN or infinity: such a statistic is logged as null. */
           for (guint i = 0; i < stats.n; i++)
             if (isfinite (stats.values[i]))
@@ -593,6 +632,8 @@ derl_train_run (const DerlExperiment *experiment, DerlMetrics *metrics,
     }
   summary->seconds = (g_get_monotonic_time () - start) / 1e6;
   if (!evaluate (&t, metrics, &summary->eval, error))
+    goto out;
+  if (!evaluate_splits (&t, metrics, summary, error))
     goto out;
   if (checkpoint)
     {

@@ -111,4 +111,20 @@ contains "$T/out" "fixture-env" "fixture env listed"
 contains "$T/out" "built for plugin ABI 42" "ABI reason listed"
 expect 1 "--exists for a failed plugin's feature" -- "$INSPECT" --plugin-path "$top_builddir/tests/plugins" --exists fixture-ghost
 
+# -- primitives and formulas
+expect 0 "inspect a primitive" -- "$INSPECT" early
+contains "$T/out" "Reads the env signals: progress, explore, valid" "a primitive's signals"
+expect 0 "inspect [primitives]" -- "$INSPECT" primitives
+contains "$T/out" "contains_answer" "primitives listed"
+# a formula-trained run evaluated on two splits: one row per split
+expect 0 "train with a formula" -- "$RUN" -o "$T/avg" --set train.total_steps=2000 --set train.eval_episodes=5 \
+  --set evaluate.episodes=7 --set optimizer.n_groups=2 --set optimizer.group_size=2 \
+  "$top_srcdir/data/experiments/household-avg.ini"
+contains "$T/out" "final policy, greedy, 7 episodes per split:" "split table header"
+contains "$T/out" "    test_unseen " "a row per split"
+contains "$T/avg/summary.json" '"split" : "test_seen"' "splits in summary.json"
+contains "$T/avg/metrics.jsonl" '"g3_mid":' "primitive means logged"
+contains "$T/avg/experiment.ini" "g4=late" "the resolved experiment binds the primitives"
+expect 0 "the resolved formula experiment runs again" -- "$RUN" --validate "$T/avg/experiment.ini"
+
 finish

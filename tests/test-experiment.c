@@ -100,7 +100,7 @@ START_TEST (test_unknown_group)
   assert_fails ("[evn]\nname = cartpole\n[env]\nname = cartpole\n", NULL, DERL_EXPERIMENT_ERROR_UNKNOWN_GROUP,
                 "exp.ini: [evn]: unknown group; did you mean 'env'?", NULL);
   assert_fails ("[env]\nname = cartpole\n[zzzzzzzz]\n", NULL, DERL_EXPERIMENT_ERROR_UNKNOWN_GROUP,
-                "exp.ini: [zzzzzzzz]: unknown group (groups: experiment, evaluate, train, policy, env, optimizer, backend)", NULL);
+                "exp.ini: [zzzzzzzz]: unknown group (groups: experiment, evaluate, train, policy, primitives, reward, env, optimizer, backend)", NULL);
 }
 END_TEST
 

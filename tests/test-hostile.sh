@@ -49,5 +49,26 @@ printf '[env]\nname = cartpole\n[env]\nname = household\n' >"$T/twice.ini"; refu
 refused "$T" "a directory"
 refused "$T/does-not-exist.ini" "a missing file"
 : >"$T/empty.ini"; refused "$T/empty.ini" "an empty file"
+# Hostile formulas and primitive bindings.
+formula () { # TEXT DESCRIPTION [PRIMITIVES]: refused, the message naming [reward] formula
+  printf '[experiment]\nmode = train\n[env]\nname = household\n[optimizer]\nname = grpo\n[primitives]\n%s\n[reward]\nformula = %s\n' \
+    "${3:-g1 = success}" "$1" >"$T/formula.ini"
+  refused "$T/formula.ini" "$2"
+  if ! grep -qF "[reward] formula" "$T/err"; then
+    failed=$((failed + 1)); echo "FAIL: $2: message does not name [reward] formula"; sed 's/^/  | /' "$T/err"
+  fi
+}
+formula 'g1 +' "a formula cut short"
+formula '((((((((((((((((((((((((((((((((((((((((g1))))))))))))))))))))))))))))))))))))))))' "nesting 40 deep"
+formula "$(awk 'BEGIN { for (i = 0; i < 1500; i++) printf "g1+"; print "g1" }')" "a formula of 3001 tokens"
+formula '1e999 * g1' "a constant too large"
+formula 'nan * g1' "nan"
+formula 'g1 / 0' "a division by zero"
+formula 'g0 + g1' "g0"
+formula 'g1 + g99999999999999999999' "a variable past the bound ones"
+formula "$(printf 'g1 \342\210\222 g1')" "a unicode minus"
+formula 'g1 ; rm -rf /' "shell text"
+printf '[experiment]\nmode = train\n[env]\nname = household\n[primitives]\ng1 = succ\033ess\ng2 = ../../x\n' >"$T/prim.ini"
+refused "$T/prim.ini" "control bytes and paths as primitive names"
 
 finish

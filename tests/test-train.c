@@ -249,14 +249,18 @@ START_TEST (test_train_validation)
                   "[env]\nname = cartpole\n",
                   "t.ini: [optimizer] n_minibatches = 4: more minibatches than the 2 rows of a batch");
 
-  /* Defaults: optimizer ppo, backend cpu; evaluate-only groups absent. */
+  /* Defaults: optimizer ppo, backend cpu; [evaluate] with no final splits. */
   DerlExperiment *e = experiment ("[experiment]\nmode = train\n[env]\nname = cartpole\n");
   ck_assert_str_eq (derl_feature_get_name (derl_experiment_get_feature (e, DERL_FEATURE_OPTIMIZER)), "ppo");
   ck_assert_str_eq (derl_feature_get_name (derl_experiment_get_feature (e, DERL_FEATURE_BACKEND)), "cpu");
-  ck_assert_ptr_null (derl_experiment_get_params (e, "evaluate"));
+  ck_assert_uint_eq (g_strv_length ((char **) derl_params_get_list (derl_experiment_get_params (e, "evaluate"),
+                                                                     "splits")), 0);
+  ck_assert_uint_eq (derl_experiment_get_n_primitives (e), 0);
+  ck_assert_ptr_null (derl_experiment_get_formula (e));
   char *text = derl_experiment_to_data (e, NULL);
   ck_assert (strstr (text, "[optimizer]\n") && strstr (text, "name=ppo") && strstr (text, "n_envs=4")
-             && strstr (text, "[backend]\n") && strstr (text, "hidden=64,64") && !strstr (text, "[evaluate]"));
+             && strstr (text, "[backend]\n") && strstr (text, "hidden=64,64") && strstr (text, "splits=\n")
+             && strstr (text, "[reward]\n") && !strstr (text, "\n[primitives]\n"));
   g_free (text);
   derl_experiment_free (e);
 }

@@ -14,7 +14,9 @@
 #include <derl/backend.h>
 #include <derl/policy.h>
 #include <derl/optimizer.h>
+#include <derl/primitive.h>
 #include <derl/registry.h>
+#include <derl/formula.h>
 #include <derl/experiment.h>
 #include <derl/metrics.h>
 #include <derl/evaluate.h>

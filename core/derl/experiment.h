@@ -4,6 +4,7 @@
 #include <glib.h>
 #include <derl/param.h>
 #include <derl/registry.h>
+#include <derl/formula.h>
 
 G_BEGIN_DECLS
 
@@ -70,6 +71,35 @@ const DerlParams *derl_experiment_get_params (const DerlExperiment *experiment, 
  * or NULL when the experiment selects none.
  */
 const DerlFeature *derl_experiment_get_feature (const DerlExperiment *experiment, DerlFeatureKind kind);
+
+/**
+ * DERL_EXPERIMENT_MAX_PRIMITIVES:
+ * The most primitives an experiment binds (g1 .. g16).
+ */
+#define DERL_EXPERIMENT_MAX_PRIMITIVES 16
+
+/**
+ * derl_experiment_get_n_primitives:
+ * Returns K, the number of primitives the [primitives] group binds to the
+ * formula variables g1 .. gK (0 without the group).
+ */
+guint derl_experiment_get_n_primitives (const DerlExperiment *experiment);
+
+/**
+ * derl_experiment_get_primitive:
+ * @index: 0 for g1, ..., K - 1 for gK
+ *
+ * Returns the primitive feature bound to g(@index + 1).  The experiment
+ * checked that the env emits every signal it reads.
+ */
+const DerlFeature *derl_experiment_get_primitive (const DerlExperiment *experiment, guint index);
+
+/**
+ * derl_experiment_get_formula:
+ * Returns the [reward] formula over g1 .. gK, parsed and checked valid, or
+ * NULL when the experiment trains on the env's own reward.
+ */
+const DerlFormula *derl_experiment_get_formula (const DerlExperiment *experiment);
 
 /**
  * derl_experiment_to_data:

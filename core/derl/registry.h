@@ -6,6 +6,7 @@
 #include <derl/env.h>
 #include <derl/backend.h>
 #include <derl/optimizer.h>
+#include <derl/primitive.h>
 
 G_BEGIN_DECLS
 
@@ -137,5 +138,7 @@ const DerlEnvVTable *derl_feature_get_env_vtable (const DerlFeature *feature);
 const DerlOptimizerVTable *derl_feature_get_optimizer_vtable (const DerlFeature *feature);
 /** derl_feature_get_backend_vtable: Returns the vtable of a backend feature, else NULL. */
 const DerlBackendVTable *derl_feature_get_backend_vtable (const DerlFeature *feature);
+/** derl_feature_get_primitive_vtable: Returns the vtable of a primitive feature, else NULL. */
+const DerlPrimitiveVTable *derl_feature_get_primitive_vtable (const DerlFeature *feature);
 
 G_END_DECLS

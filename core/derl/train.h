@@ -21,6 +21,12 @@ typedef struct {
 } DerlEvalResult;
 
 /**
+ * DERL_TRAIN_MAX_SPLITS:
+ * The most splits [evaluate] splits lists.
+ */
+#define DERL_TRAIN_MAX_SPLITS 8
+
+/**
  * DerlTrainSummary:
  * What a training run did.
  * @steps: environment steps taken for training
@@ -33,6 +39,9 @@ typedef struct {
  *   whose episodes count in episode order)
  * @eval: the final greedy evaluation
  * @seconds: wall time of training (not of the final evaluation)
+ * @n_splits: @splits: @split_eval: the final greedy evaluations on the
+ *   splits of [evaluate] splits, in that order, [evaluate] episodes each
+ *   (@splits[i] is owned by the experiment)
  */
 typedef struct {
   guint64 steps;
@@ -42,6 +51,9 @@ typedef struct {
   guint64 first_step_target;
   DerlEvalResult eval;
   double seconds;
+  guint n_splits;
+  const char *splits[DERL_TRAIN_MAX_SPLITS];
+  DerlEvalResult split_eval[DERL_TRAIN_MAX_SPLITS];
 } DerlTrainSummary;
 
 /**
