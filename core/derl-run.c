@@ -453,6 +453,8 @@ run (const Options *o, const char *path)
       return EXIT_BAD_INPUT;
     }
   resolved = derl_experiment_to_data (experiment, NULL);
+  if (derl_experiment_get_backend_note (experiment) && !o->validate && !o->quiet)
+    printf ("backend auto: %s\n", derl_experiment_get_backend_note (experiment));
   if (o->validate)
     {
       fputs (resolved, stdout);

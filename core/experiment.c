@@ -71,9 +71,16 @@ static const DerlParamSpec optimizer_name_specs[] = {
 };
 
 static const DerlParamSpec backend_name_specs[] = {
-  DERL_PARAM_STRING ("name", "cpu", "the tensor backend this group configures (see derl-inspect); its own keys follow"),
+  DERL_PARAM_STRING ("name", "cpu",
+                     "the tensor backend this group configures (see derl-inspect), or auto: cudnn where it can "
+                     "run here, else cpu; its own keys follow"),
   DERL_PARAM_END
 };
+
+/* [backend] name = auto tries these in order and picks the first that can
+ * be created here (with its default parameters); cpu always can. */
+#define AUTO_BACKEND "auto"
+static const char *const auto_backends[] = { "cudnn", "cpu" };
 
 /* Which modes a group belongs to. */
 #define MODE_EVALUATE (1 << 0)
@@ -137,6 +144,7 @@ struct _DerlExperiment {
   guint n_prims;
   const DerlFeature *prims[DERL_EXPERIMENT_MAX_PRIMITIVES];
   DerlFormula *formula;
+  char *backend_note; /* how [backend] name = auto was resolved, or NULL */
 };
 
 void
@@ -147,6 +155,7 @@ derl_experiment_free (DerlExperiment *experiment)
   for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
     derl_params_free (experiment->params[i]);
   derl_formula_free (experiment->formula);
+  g_free (experiment->backend_note);
   g_free (experiment->label);
   g_free (experiment);
 }
@@ -190,6 +199,12 @@ const DerlFormula *
 derl_experiment_get_formula (const DerlExperiment *experiment)
 {
   return experiment->formula;
+}
+
+const char *
+derl_experiment_get_backend_note (const DerlExperiment *experiment)
+{
+  return experiment->backend_note;
 }
 
 /* ---- loading ---- */
@@ -298,10 +313,49 @@ list_features (DerlRegistry *registry, int kind)
   return g_string_free (s, FALSE);
 }
 
+/* [backend] name = auto: the first of auto_backends that can be created
+ * here; @note says which, and why the ones before it could not. */
+static const DerlFeature *
+resolve_auto_backend (Loader *l, char **note)
+{
+  g_autoptr (GString) why = g_string_new (NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (auto_backends); i++)
+    {
+      const char *name = auto_backends[i];
+      const DerlFeature *f = derl_registry_find (l->registry, DERL_FEATURE_BACKEND, name);
+      const DerlPlugin *p = f ? NULL : derl_registry_find_plugin (l->registry, name);
+      g_autoptr (GError) err = NULL;
+
+      if (f)
+        {
+          g_autoptr (DerlParams) params = derl_params_new (derl_feature_get_params (f));
+          g_autoptr (DerlBackend) backend = derl_backend_new (f, params, &err);
+          if (backend)
+            {
+              *note = why->len ? g_strdup_printf ("picked %s (%s)", name, why->str)
+                               : g_strdup_printf ("picked %s", name);
+              return f;
+            }
+        }
+      g_string_append_printf (why, "%s%s: ", why->len ? "; " : "", name);
+      if (err)
+        g_string_append (why, err->message);
+      else if (p && !derl_plugin_is_available (p))
+        g_string_append_printf (why, "plugin unavailable: %s", derl_plugin_get_error (p)->message);
+      else
+        g_string_append (why, "not installed");
+    }
+  /* Not reached while cpu is among them: it is built in and always runs. */
+  add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [backend] name = auto: no backend can run here (%s)",
+             l->label, why->str);
+  return NULL;
+}
+
 /* Resolves the feature a plugin group selects (or its default), or reports
  * why not. */
 static const DerlFeature *
-resolve_feature (Loader *l, const GroupInfo *g)
+resolve_feature (Loader *l, const GroupInfo *g, char **note)
 {
   const char *kind = derl_feature_kind_name ((DerlFeatureKind) g->kind);
   g_autofree char *available = list_features (l->registry, g->kind);
@@ -335,6 +389,8 @@ resolve_feature (Loader *l, const GroupInfo *g)
       return NULL;
     }
 
+  if (g->kind == DERL_FEATURE_BACKEND && strcmp (name, AUTO_BACKEND) == 0)
+    return resolve_auto_backend (l, note);
   const DerlFeature *f = derl_registry_find (l->registry, (DerlFeatureKind) g->kind, name);
   if (f)
     return f;
@@ -699,7 +755,7 @@ validate (Loader *l)
         }
       if (g->kind >= 0)
         {
-          feature = resolve_feature (l, g);
+          feature = resolve_feature (l, g, &experiment->backend_note);
           if (!feature)
             continue;
           experiment->features[i] = feature;
@@ -829,6 +885,11 @@ derl_experiment_to_data (const DerlExperiment *experiment, gsize *length)
   for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
     if (experiment->params[i])
       write_group (out, groups[i].name, experiment->features[i], experiment->params[i]);
+  if (experiment->backend_note)
+    {
+      g_autofree char *comment = g_strdup_printf (" name = auto: %s", experiment->backend_note);
+      g_key_file_set_comment (out, "backend", "name", comment, NULL);
+    }
   for (guint i = 0; i < experiment->n_prims; i++)
     {
       g_autofree char *key = g_strdup_printf ("g%u", i + 1);

@@ -1,6 +1,8 @@
 /* Tests of the tensor backends' ops (core/backend.c, core/backend-cpu.c and
- * any backend plugin found): every op of every backend that can run here,
- * for each dtype it supports, against plain reference loops in double. */
+ * the backend plugins of the build tree, cudnn included where it is built):
+ * every op of every backend that can run here, for each dtype it supports,
+ * against plain reference loops in double.  A backend that cannot run here
+ * (cudnn without a device) is skipped with a note. */
 #include "config.h"
 
 #include <math.h>
@@ -58,7 +60,7 @@ run_backend (const DerlFeature *feature, guint index, CaseFunc func)
 static void
 for_each_case (CaseFunc func)
 {
-  g_autoptr (DerlRegistry) registry = derl_test_registry ();
+  g_autoptr (DerlRegistry) registry = derl_test_registry_with_backends ();
   guint n_cases = 0;
 
   for (guint i = 0; i < derl_registry_get_n_features (registry); i++)

@@ -127,4 +127,22 @@ contains "$T/avg/metrics.jsonl" '"g3_mid":' "primitive means logged"
 contains "$T/avg/experiment.ini" "g4=late" "the resolved experiment binds the primitives"
 expect 0 "the resolved formula experiment runs again" -- "$RUN" --validate "$T/avg/experiment.ini"
 
+# -- tensor backends: name = auto picks cudnn where it can run, else cpu, and
+# says which; the resolved experiment names it.  Where the cudnn plugin is
+# built but cannot run (no device), naming it fails validation with the reason.
+expect 0 "backend auto" -- "$RUN" -o "$T/auto" --set backend.name=auto --set evaluate.episodes=3 "$QUICK"
+contains "$T/out" "backend auto: picked " "auto says which backend it picked"
+grep -qx 'name=\(cpu\|cudnn\)' "$T/auto/experiment.ini" && ok || fail "the resolved experiment names the backend picked"
+contains "$T/auto/experiment.ini" "# name = auto: picked " "the resolved experiment says why"
+if "$INSPECT" --exists cudnn >/dev/null 2>&1; then
+  expect 0 "inspect cudnn" -- "$INSPECT" cudnn
+  contains "$T/out" "Parameters, in group [backend] after 'name = cudnn':" "cudnn described"
+  if grep -qx 'name=cpu' "$T/auto/experiment.ini"; then
+    expect 2 "cudnn where it cannot run" -- "$RUN" --validate --set backend.name=cudnn "$QUICK"
+    contains "$T/err" "[backend] name = cudnn: cannot run here: " "the reason it cannot run"
+    why=$(sed -n 's/.*cannot run here: //p' "$T/err")
+    contains "$T/auto/experiment.ini" "picked cpu (cudnn: $why)" "auto gives the same reason"
+  fi
+fi
+
 finish

@@ -353,6 +353,73 @@ START_TEST (test_hostile_mutations)
 }
 END_TEST
 
+/* [backend] name = auto picks cudnn where it can be created here, else
+ * cpu, and says why; the resolved experiment names the backend picked. */
+static void
+check_auto (DerlRegistry *r, const char *expect_name, const char *expect_note)
+{
+  const char *text = "[env]\nname = cartpole\n[backend]\nname = auto\n";
+  GError *error = NULL;
+  DerlExperiment *e = derl_experiment_load_data (r, text, strlen (text), "auto.ini", NULL, &error);
+
+  ck_assert_msg (e != NULL, "%s", error ? error->message : "");
+  ck_assert_str_eq (derl_feature_get_name (derl_experiment_get_feature (e, DERL_FEATURE_BACKEND)), expect_name);
+  ck_assert_msg (g_str_has_prefix (derl_experiment_get_backend_note (e), expect_note), "note '%s', expected '%s...'",
+                 derl_experiment_get_backend_note (e), expect_note);
+
+  char *resolved = derl_experiment_to_data (e, NULL);
+  char *name_line = g_strdup_printf ("\nname=%s\n", expect_name);
+  char *comment = g_strdup_printf ("# name = auto: %s", derl_experiment_get_backend_note (e));
+  ck_assert_msg (strstr (resolved, name_line) && strstr (resolved, comment), "%s", resolved);
+  DerlExperiment *again = derl_experiment_load_data (r, resolved, strlen (resolved), "resolved.ini", NULL, &error);
+  ck_assert_msg (again != NULL, "%s", error ? error->message : "");
+  ck_assert_str_eq (derl_feature_get_name (derl_experiment_get_feature (again, DERL_FEATURE_BACKEND)), expect_name);
+  ck_assert_ptr_null (derl_experiment_get_backend_note (again));
+  derl_experiment_free (again);
+  g_free (comment);
+  g_free (name_line);
+  g_free (resolved);
+  derl_experiment_free (e);
+}
+
+START_TEST (test_backend_auto)
+{
+  /* without a cudnn backend */
+  check_auto (registry, "cpu", "picked cpu (cudnn: not installed)");
+
+  /* with the build tree's, where configure built it: picked when it runs
+   * here, else passed over with the reason it gave */
+  DerlRegistry *r = derl_test_registry_with_backends ();
+  const DerlFeature *cudnn = derl_registry_find (r, DERL_FEATURE_BACKEND, "cudnn");
+  if (!cudnn)
+    check_auto (r, "cpu", "picked cpu (cudnn: not installed)");
+  else
+    {
+      DerlParams *params = derl_params_new (derl_feature_get_params (cudnn));
+      GError *error = NULL;
+      DerlBackend *b = derl_backend_new (cudnn, params, &error);
+      if (b)
+        check_auto (r, "cudnn", "picked cudnn");
+      else
+        {
+          char *note = g_strdup_printf ("picked cpu (cudnn: %s)", error->message);
+          check_auto (r, "cpu", note);
+          g_free (note);
+          g_error_free (error);
+        }
+      derl_backend_free (b);
+      derl_params_free (params);
+    }
+  derl_registry_free (r);
+
+  /* a named backend has no note */
+  DerlExperiment *e = load ("[env]\nname = cartpole\n[backend]\nname = cpu\n", NULL, NULL);
+  ck_assert_ptr_nonnull (e);
+  ck_assert_ptr_null (derl_experiment_get_backend_note (e));
+  derl_experiment_free (e);
+}
+END_TEST
+
 static Suite *
 experiment_suite (void)
 {
@@ -374,6 +441,7 @@ experiment_suite (void)
   tcase_add_test (tc, test_not_a_key_file);
   tcase_add_test (tc, test_files);
   tcase_add_test (tc, test_hostile_mutations);
+  tcase_add_test (tc, test_backend_auto);
   suite_add_tcase (s, tc);
   return s;
 }

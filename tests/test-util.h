@@ -19,6 +19,17 @@ derl_test_registry (void)
   return r;
 }
 
+/* The test registry and the build tree's backend plugins (the cudnn one,
+ * where configure built it), for the suites that run every backend. */
+static inline DerlRegistry *
+derl_test_registry_with_backends (void)
+{
+  DerlRegistry *r = derl_test_registry ();
+  derl_registry_add_path (r, DERL_TEST_PLUGIN_DIR "/backends/cudnn");
+  derl_registry_scan (r);
+  return r;
+}
+
 /* Loads experiment text that must be valid. */
 static inline DerlExperiment *
 derl_test_experiment (DerlRegistry *registry, const char *text)

@@ -102,12 +102,24 @@ const DerlFeature *derl_experiment_get_primitive (const DerlExperiment *experime
 const DerlFormula *derl_experiment_get_formula (const DerlExperiment *experiment);
 
 /**
+ * derl_experiment_get_backend_note:
+ *
+ * Returns how "[backend] name = auto" was resolved: "picked NAME", then
+ * in parentheses why each backend tried before it cannot run here, e.g.
+ * "picked cpu (cudnn: cudaGetDeviceCount: no CUDA-capable device is
+ * detected)"; NULL when the experiment names its backend.
+ * derl_experiment_get_feature() returns the backend picked.
+ */
+const char *derl_experiment_get_backend_note (const DerlExperiment *experiment);
+
+/**
  * derl_experiment_to_data:
  * @length: (out) (optional): the length of the text
  *
  * Returns the resolved experiment as key-file text: every group and key
  * with its value, defaults included, each key preceded by its doc line.
- * Loading that text gives the same experiment.
+ * Loading that text gives the same experiment.  "[backend] name = auto"
+ * is written as the backend picked, with the note in a comment.
  */
 char *derl_experiment_to_data (const DerlExperiment *experiment, gsize *length);
 
