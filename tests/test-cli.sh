@@ -45,7 +45,7 @@ contains "$T/err" "bad.ini: [experiment] seed = many: 'many' is not an integer" 
 contains "$T/err" "bad.ini: [env] max_stepz: unknown key for env 'cartpole'; did you mean 'max_steps'?" "unknown key message"
 expect 2 "bad --seed" -- "$RUN" --seed=-3 "$QUICK"
 contains "$T/err" "[experiment] seed = -3: -3 is out of range" "--seed validated"
-expect 2 "bad --threads" -- "$RUN" -j 0 "$QUICK"
+expect 2 "bad --threads" -- "$RUN" -j -1 "$QUICK"
 expect 2 "missing file" -- "$RUN" "$T/nope.ini"
 contains "$T/err" "nope.ini" "missing file named"
 

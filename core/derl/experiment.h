@@ -73,6 +73,12 @@ const DerlParams *derl_experiment_get_params (const DerlExperiment *experiment, 
 const DerlFeature *derl_experiment_get_feature (const DerlExperiment *experiment, DerlFeatureKind kind);
 
 /**
+ * derl_experiment_get_threads:
+ * Returns [experiment] threads, or the number of processors when it is 0.
+ */
+guint derl_experiment_get_threads (const DerlExperiment *experiment);
+
+/**
  * DERL_EXPERIMENT_MAX_PRIMITIVES:
  * The most primitives an experiment binds (g1 .. g16).
  */
