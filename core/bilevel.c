@@ -72,6 +72,9 @@ void
 derl_bilevel_summary_clear (DerlBilevelSummary *summary)
 {
   g_clear_pointer (&summary->best_formula, g_free);
+  for (guint i = 0; i < summary->n_baselines; i++)
+    g_clear_pointer (&summary->baseline_formulas[i], g_free);
+  summary->n_baselines = 0;
 }
 
 static char *
@@ -522,6 +525,27 @@ write_results (Bilevel *b, const DerlBilevelSummary *s, GError **error)
       g_string_append_printf (t, "| %s | %u | %.3f | %.3f +- %.3f | %.1f |\n", s->final.splits[i], r->n_episodes,
                               r->success_rate, r->mean_return, r->std_return, r->mean_length);
     }
+  if (s->n_baselines)
+    {
+      g_string_append (t, "\nBeside the baselines, trained the same way (greedy success):\n\n| reward | ");
+      g_string_append (t, derl_params_get_string (tr, "eval_split"));
+      for (guint k = 0; k < s->final.n_splits; k++)
+        g_string_append_printf (t, " | %s", s->final.splits[k]);
+      g_string_append (t, " |\n|---|---");
+      for (guint k = 0; k < s->final.n_splits; k++)
+        g_string_append (t, "|---");
+      g_string_append (t, "|\n");
+      for (guint i = 0; i <= s->n_baselines; i++)
+        {
+          const DerlTrainSummary *r = i == 0 ? &s->final : &s->baselines[i - 1];
+          g_string_append_printf (t, "| %s`%s` | %.3f", i == 0 ? "found: " : "", i == 0 ? s->best_formula
+                                                                                        : s->baseline_formulas[i - 1],
+                                  r->eval.success_rate);
+          for (guint k = 0; k < r->n_splits; k++)
+            g_string_append_printf (t, " | %.3f", r->split_eval[k].success_rate);
+          g_string_append (t, " |\n");
+        }
+    }
   g_string_append_printf (t, "\nWall time: %.1f s (inner trainings %.1f s, Meta-Optimizer %.2f s).\n", s->seconds,
                           s->inner_seconds, s->outer_seconds);
   return g_file_set_contents (path, t->str, (gssize) t->len, error);
@@ -553,6 +577,26 @@ final_policy (Bilevel *b, DerlBilevelSummary *s, GError **error)
   gint64 t0 = g_get_monotonic_time ();
   if (!_derl_train (e, &options, b->metrics, NULL, NULL, ckpt, &s->final, error))
     return FALSE;
+  /* The baselines, trained the same way, for the comparison. */
+  for (guint i = 0; i < derl_experiment_get_n_baselines (e); i++)
+    {
+      DerlTrainOptions bo = { b->seed, derl_experiment_get_baseline (e, i), NULL, 0, b->cancel };
+      s->baseline_formulas[i] = derl_formula_to_string (bo.formula);
+      s->n_baselines = i + 1;
+      if (!_derl_train (e, &bo, NULL, NULL, NULL, NULL, &s->baselines[i], error))
+        return FALSE;
+      g_autoptr (JsonObject) o = json_object_new ();
+      json_object_set_string_member (o, "event", "baseline");
+      json_object_set_string_member (o, "formula", s->baseline_formulas[i]);
+      json_object_set_double_member (o, "eval_success_rate", s->baselines[i].eval.success_rate);
+      for (guint k = 0; k < s->baselines[i].n_splits; k++)
+        {
+          g_autofree char *key = g_strdup_printf ("%s_success_rate", s->baselines[i].splits[k]);
+          json_object_set_double_member (o, key, s->baselines[i].split_eval[k].success_rate);
+        }
+      if (!derl_metrics_write (b->metrics, o, error))
+        return FALSE;
+    }
   b->inner_seconds += (g_get_monotonic_time () - t0) / 1e6;
   return TRUE;
 }

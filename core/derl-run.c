@@ -461,6 +461,34 @@ print_bilevel_progress (const DerlBilevelProgress *p, gpointer user_data)
   fflush (stderr);
 }
 
+/* The found formula beside [evaluate] baselines: greedy success per split. */
+static void
+print_comparison (const DerlExperiment *e, const DerlBilevelSummary *s)
+{
+  const DerlParams *tr = derl_experiment_get_params (e, "train");
+  guint width = (guint) strlen (s->best_formula) + 7;
+
+  if (!s->n_baselines)
+    return;
+  for (guint i = 0; i < s->n_baselines; i++)
+    width = MAX (width, (guint) strlen (s->baseline_formulas[i]));
+  printf ("  comparison, greedy success, the same budget and seed:\n    %-*s %12s", width, "reward",
+          derl_params_get_string (tr, "eval_split"));
+  for (guint k = 0; k < s->final.n_splits; k++)
+    printf (" %12s", s->final.splits[k]);
+  printf ("\n");
+  for (guint i = 0; i <= s->n_baselines; i++)
+    {
+      const DerlTrainSummary *r = i == 0 ? &s->final : &s->baselines[i - 1];
+      g_autofree char *name = i == 0 ? g_strdup_printf ("found: %s", s->best_formula)
+                                     : g_strdup (s->baseline_formulas[i - 1]);
+      printf ("    %-*s %11.1f%%", width, name, 100.0 * r->eval.success_rate);
+      for (guint k = 0; k < r->n_splits; k++)
+        printf (" %11.1f%%", 100.0 * r->split_eval[k].success_rate);
+      printf ("\n");
+    }
+}
+
 static JsonObject *
 bilevel_summary_object (const DerlExperiment *e, const DerlBilevelSummary *s)
 {
@@ -474,6 +502,19 @@ bilevel_summary_object (const DerlExperiment *e, const DerlBilevelSummary *s)
       json_object_set_double_member (o, "formula_val_score", s->best_score);
       json_object_set_int_member (o, "formula_outer_step", s->best_step);
       json_object_set_int_member (o, "formula_candidate", s->best_candidate);
+    }
+  if (s->n_baselines)
+    {
+      JsonArray *a = json_array_new ();
+      for (guint i = 0; i < s->n_baselines; i++)
+        {
+          JsonObject *r = train_summary_object (e, &s->baselines[i]);
+          json_object_remove_member (r, "event");
+          json_object_remove_member (r, "policy");
+          json_object_set_string_member (r, "formula", s->baseline_formulas[i]);
+          json_array_add_object_element (a, r);
+        }
+      json_object_set_array_member (o, "baselines", a);
     }
   json_object_set_int_member (o, "outer_steps", s->outer_steps);
   json_object_set_int_member (o, "resumed_from", s->resumed_from);
@@ -525,6 +566,7 @@ run_bilevel (const Options *o, const DerlExperiment *experiment, const char *dir
       printf ("  wall time       %.1f s (inner trainings %.1f s, Meta-Optimizer %.2f s)\n", summary.seconds,
               summary.inner_seconds, summary.outer_seconds);
       print_train_summary (experiment, &summary.final, dir);
+      print_comparison (experiment, &summary);
     }
   derl_bilevel_summary_clear (&summary);
   return EXIT_OK;

@@ -30,6 +30,9 @@ static const DerlParamSpec evaluate_specs[] = {
   DERL_PARAM_LIST ("splits", "", NULL,
                    "mode train: after training, evaluate the policy greedily on each of these splits "
                    "(episodes each), e.g. test_seen,test_unseen"),
+  DERL_PARAM_LIST ("baselines", "", NULL,
+                   "bilevel modes: reward formulas over the same primitives to train as the final policy is "
+                   "(same budget and seed) and compare with it, ';'-separated, e.g. g1"),
   DERL_PARAM_STRING ("policy", "",
                      "a checkpoint (policy.ckpt of a train run) to run with greedy actions; "
                      "empty: the uniform-random policy"),
@@ -163,6 +166,8 @@ struct _DerlExperiment {
   guint n_prims;
   const DerlFeature *prims[DERL_EXPERIMENT_MAX_PRIMITIVES];
   DerlFormula *formula;
+  guint n_baselines;
+  DerlFormula *baselines[DERL_EXPERIMENT_MAX_BASELINES];
   const DerlFeature *meta_optimizer; /* derl, derl-pop: trains the Meta-Optimizer */
 };
 
@@ -174,6 +179,8 @@ derl_experiment_free (DerlExperiment *experiment)
   for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
     derl_params_free (experiment->params[i]);
   derl_formula_free (experiment->formula);
+  for (guint i = 0; i < experiment->n_baselines; i++)
+    derl_formula_free (experiment->baselines[i]);
   g_free (experiment->label);
   g_free (experiment);
 }
@@ -667,6 +674,43 @@ check_instances (Loader *l, DerlExperiment *experiment)
     }
 }
 
+/* [evaluate] baselines: formulas over the bound primitives, each checked. */
+static void
+load_baselines (Loader *l, DerlExperiment *experiment)
+{
+  const char *const *texts = derl_params_get_list (derl_experiment_get_params (experiment, "evaluate"), "baselines");
+  const char *names[DERL_EXPERIMENT_MAX_PRIMITIVES];
+  gboolean outcome_like[DERL_EXPERIMENT_MAX_PRIMITIVES];
+  g_autofree char *where = origin (l, "evaluate", "baselines");
+  guint n = g_strv_length ((char **) texts);
+
+  if (n > DERL_EXPERIMENT_MAX_BASELINES)
+    {
+      add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [evaluate] baselines: %u formulas (expected at most %d)",
+                 where, n, DERL_EXPERIMENT_MAX_BASELINES);
+      return;
+    }
+  for (guint i = 0; i < experiment->n_prims; i++)
+    {
+      names[i] = derl_feature_get_name (experiment->prims[i]);
+      outcome_like[i] = derl_feature_get_primitive_vtable (experiment->prims[i])->outcome_like;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (GError) err = NULL;
+      DerlFormula *f = derl_formula_parse (texts[i], -1, experiment->n_prims, names, &err);
+      if (f && !derl_formula_check (f, outcome_like, &err))
+        g_clear_pointer (&f, derl_formula_free);
+      if (!f)
+        {
+          add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [evaluate] baselines = %s: %s", where, texts[i],
+                     err->message);
+          continue;
+        }
+      experiment->baselines[experiment->n_baselines++] = f;
+    }
+}
+
 /* The bilevel modes: what they search over and with what. */
 static void
 check_bilevel (Loader *l, DerlExperiment *experiment)
@@ -679,6 +723,7 @@ check_bilevel (Loader *l, DerlExperiment *experiment)
 
   if (experiment->mode != MODE_BILEVEL)
     return;
+  load_baselines (l, experiment);
   if (strcmp (mode, "fixed") == 0)
     {
       if (!experiment->formula)
@@ -721,6 +766,19 @@ check_bilevel (Loader *l, DerlExperiment *experiment)
                    "%s: mode = %s trains the Meta-Optimizer with the optimizer 'grpo', which is not available "
                    "(see derl-inspect)", where, mode);
     }
+}
+
+guint
+derl_experiment_get_n_baselines (const DerlExperiment *experiment)
+{
+  return experiment->n_baselines;
+}
+
+const DerlFormula *
+derl_experiment_get_baseline (const DerlExperiment *experiment, guint index)
+{
+  g_return_val_if_fail (index < experiment->n_baselines, NULL);
+  return experiment->baselines[index];
 }
 
 const DerlFeature *

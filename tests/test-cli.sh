@@ -85,7 +85,7 @@ mkdir "$T/empty"
 expect 0 "empty output dir" -- "$RUN" -q -o "$T/empty" "$QUICK"
 # Default output: runs/NAME-N, the first free N.
 (cd "$T" && "$RUN" -q "$QUICK" && "$RUN" -q "$QUICK") >/dev/null 2>&1
-[ -d "$T/runs/quickstart-1" ] && [ -d "$T/runs/quickstart-2" ] && ok || fail "default run directories"
+[ -d "$T/runs/cartpole-random-1" ] && [ -d "$T/runs/cartpole-random-2" ] && ok || fail "default run directories"
 
 # -- derl-inspect
 expect 0 "inspect list" -- "$INSPECT"

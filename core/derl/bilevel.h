@@ -50,6 +50,9 @@ typedef struct {
  * @outer_seconds: wall time of formula generation and Meta-Optimizer
  *   updates (the cold start included)
  * @seconds: wall time of the whole run (of this invocation, when resumed)
+ * @n_baselines: @baseline_formulas: @baselines: the formulas of [evaluate]
+ *   baselines (canonical text, owned), each trained as the final policy
+ *   is (same budget and seed) and evaluated on the same splits
  */
 typedef struct {
   guint outer_steps;
@@ -62,6 +65,9 @@ typedef struct {
   double inner_seconds;
   double outer_seconds;
   double seconds;
+  guint n_baselines;
+  char *baseline_formulas[DERL_EXPERIMENT_MAX_BASELINES];
+  DerlTrainSummary baselines[DERL_EXPERIMENT_MAX_BASELINES];
 } DerlBilevelSummary;
 
 /** derl_bilevel_summary_clear: Frees what @summary owns. */

@@ -108,6 +108,25 @@ const DerlFeature *derl_experiment_get_primitive (const DerlExperiment *experime
 const DerlFormula *derl_experiment_get_formula (const DerlExperiment *experiment);
 
 /**
+ * DERL_EXPERIMENT_MAX_BASELINES:
+ * The most formulas [evaluate] baselines lists.
+ */
+#define DERL_EXPERIMENT_MAX_BASELINES 4
+
+/**
+ * derl_experiment_get_n_baselines:
+ * Returns how many formulas [evaluate] baselines lists (bilevel modes; 0
+ * otherwise).
+ */
+guint derl_experiment_get_n_baselines (const DerlExperiment *experiment);
+
+/**
+ * derl_experiment_get_baseline:
+ * Returns the @index-th formula of [evaluate] baselines, parsed and checked.
+ */
+const DerlFormula *derl_experiment_get_baseline (const DerlExperiment *experiment, guint index);
+
+/**
  * derl_experiment_to_data:
  * @length: (out) (optional): the length of the text
  *
