@@ -231,6 +231,11 @@ run_planner (DerlEnv *env, guint split, guint64 index, guint *task_type)
   for (guint t = 1; t <= max_steps; t++)
     {
       check_step_buffers (s);
+      /* "goal object" means one still to place: never one already where it
+       * must end (pick_two's first, once placed) */
+      for (guint j = 0; j < MAX_OBJ; j++)
+        if (s->action_mask[A_TAKE + j])
+          CHECK (!(row (s, A_TAKE + j)[CF_OBJ_GOAL] != 0 && row (s, A_TAKE + j)[CF_OBJ_FINAL] != 0));
       s = derl_env_step (env, plan (s));
       CHECK (s != NULL);
       if (s->terminated)

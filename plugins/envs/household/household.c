@@ -746,8 +746,10 @@ write_row (const DerlHousehold *self, const HhView *v, guint a, float *c)
           c[CF_OBJ_TYPE + w->obj_type[j]] = 1;
         else
           {
-            c[CF_OBJ_GOAL] = w->obj_type[j] == w->goal;
+            /* "a goal object still to place": one already where it must
+             * end (the first of pick_two's) reads as a distractor */
             c[CF_OBJ_FINAL] = is_final (w, v->need, j);
+            c[CF_OBJ_GOAL] = w->obj_type[j] == w->goal && !c[CF_OBJ_FINAL];
           }
         break;
       }
@@ -1183,7 +1185,8 @@ static const char household_description[] =
   "    12 holds the lamp and the task is look_at_obj_in_light; 13 closed;\n"
   "    14 not visited yet; 15 not seen open yet; 16 known to hold a goal object not\n"
   "    yet where it must end (14-16 zero with memory=false)\n"
-  "   take: 17 the object is of the goal type; 18 it is already where it must end\n"
+  "   take: 17 the object is of the goal type and not yet where it must end; 18 it\n"
+  "    is already where it must end\n"
   "   19 achieves a subgoal: put: places a ready goal object in a target receptacle;\n"
   "    clean/heat/cool: gives the held goal object the state the task needs;\n"
   "    uselamp: switches the lamp on while holding a goal object\n"
