@@ -51,7 +51,8 @@ gboolean _derl_plugin_start_builtin (DerlPlugin *plugin, const DerlPluginDesc *d
  * or the experiment's formula over its primitives); NULL from new() when
  * the experiment binds neither. */
 typedef struct _DerlReward DerlReward;
-DerlReward *_derl_reward_new (const DerlExperiment *experiment, const DerlEnvSpec *spec, guint n_slots);
+DerlReward *_derl_reward_new (const DerlExperiment *experiment, const DerlFormula *formula, const DerlEnvSpec *spec,
+                              guint n_slots);
 void _derl_reward_free (DerlReward *reward);
 /* An episode starts on env slot @slot. */
 void _derl_reward_begin (DerlReward *reward, guint slot);
@@ -62,6 +63,69 @@ double _derl_reward_step (DerlReward *reward, guint slot, const DerlEnvStep *ste
 /* Adds the means since the last call (per primitive, of the formula) and
  * the count of non-finite formula values to @o, and starts over. */
 void _derl_reward_stats (DerlReward *reward, JsonObject *o);
+
+/* train.c: a training run as derl_train_run() does it, with the run's seed,
+ * the formula (NULL: the experiment's) and the parameters to start from
+ * (derl_policy_get_parameters() of a policy of the same architecture; NULL:
+ * a fresh policy) given; it stops with DERL_RUN_ERROR_CANCELLED between
+ * updates once *cancel is non-zero. */
+typedef struct {
+  guint64 seed;
+  const DerlFormula *formula;
+  const double *init;
+  gsize n_init;
+  const gint *cancel;
+} DerlTrainOptions;
+gboolean _derl_train (const DerlExperiment *experiment, const DerlTrainOptions *options, DerlMetrics *metrics,
+                      void (*progress) (guint64 done, guint64 total, gpointer user_data), gpointer user_data,
+                      const char *checkpoint, DerlTrainSummary *summary, GError **error);
+
+/* meta.c: the Meta-Optimizer (see the file's comment). */
+typedef struct _DerlMeta DerlMeta;
+typedef struct {
+  DerlBackend *backend;
+  guint n_vars;                 /* K */
+  const gboolean *outcome_like; /* K flags */
+  guint max_tokens;             /* the formula budget */
+  guint group_size;             /* formulas per sample (the GRPO group) */
+  guint n_hidden;
+  guint hidden[DERL_POLICY_MAX_LAYERS];
+  double temperature;
+  guint64 seed;                 /* of the initial parameters */
+  const DerlOptimizerVTable *optimizer; /* NULL: sampling only (random search) */
+  const DerlParams *optimizer_params;
+} DerlMetaConfig;
+typedef struct {
+  guint n_formulas, n_skipped, n_tokens;
+  double initial_nll, final_nll; /* mean negative log-likelihood per token */
+} DerlMetaColdStart;
+DerlMeta *_derl_meta_new (const DerlMetaConfig *config, GError **error);
+void _derl_meta_free (DerlMeta *meta);
+DerlFormulaGrammar *_derl_meta_get_grammar (DerlMeta *meta);
+DerlPolicy *_derl_meta_get_policy (DerlMeta *meta);
+/* Supervised warm start on the formulas of @path (cross-entropy, full
+ * batch, @epochs Adam steps); the result becomes the optimizer's reference. */
+gboolean _derl_meta_cold_start (DerlMeta *meta, const char *path, guint epochs, double lr,
+                                DerlMetaColdStart *result, GError **error);
+/* Samples group_size formulas under the grammar mask, sequence i from the
+ * OUTER stream (seed, step, i); uniformly among the allowed tokens when
+ * @uniform_tokens.  @formulas receives group_size new formulas. */
+gboolean _derl_meta_sample (DerlMeta *meta, guint64 seed, guint64 step, gboolean uniform_tokens,
+                            DerlFormula **formulas, GError **error);
+/* One optimizer update on the last sample, @scores[i] the reward of formula i. */
+gboolean _derl_meta_update (DerlMeta *meta, const double *scores, double progress, guint64 seed, guint64 step,
+                            DerlStats *stats, GError **error);
+gboolean _derl_meta_save (DerlMeta *meta, const char *path, GError **error);
+/* Restores parameters and Adam state saved by _derl_meta_save(). */
+gboolean _derl_meta_load (DerlMeta *meta, const char *path, GError **error);
+
+/* experiment.c: the optimizer feature that trains the Meta-Optimizer
+ * (modes derl and derl-pop), else NULL. */
+const DerlFeature *_derl_experiment_get_meta_optimizer (const DerlExperiment *experiment);
+
+/* registry.c: TOP when libderl was loaded from TOP/core/.libs (a libtool
+ * build tree), else NULL. */
+char *_derl_build_tree_top (void);
 
 /* registry.c */
 const DerlPlugin *_derl_registry_find_usable_plugin (const DerlRegistry *registry, const char *name);
@@ -127,6 +191,10 @@ G_BEGIN_DECLS
 guint _derl_policy_tensors (DerlPolicy *policy, DerlTensor **out, char **names, gboolean with_moments);
 guint64 _derl_policy_get_adam_step (const DerlPolicy *policy);
 void _derl_policy_set_adam_step (DerlPolicy *policy, guint64 t);
+/* Copies parameters, Adam moments and step of @src (same architecture and
+ * backend) into @dst. */
+gboolean _derl_policy_copy_state (DerlPolicy *dst, const DerlPolicy *src, GError **error);
+DerlBackend *_derl_policy_get_backend (const DerlPolicy *policy);
 /* A policy with the config's shapes and zero parameters. */
 DerlPolicy *_derl_policy_alloc (DerlBackend *backend, const DerlPolicyConfig *config, guint max_rows,
                                 GError **error);

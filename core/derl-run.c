@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <locale.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_BAD_INPUT = 2 };
 typedef struct {
   gboolean validate;
   char *output;
+  char *resume;
   char *seed;
   char *threads;
   char **sets;
@@ -31,6 +34,8 @@ parse_options (Options *o, int *argc, char ***argv, GError **error)
       "Check the experiment, print it resolved (every default filled in) and exit", NULL },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &o->output,
       "Run directory to create (default: runs/NAME-N, the first free N)", "DIR" },
+    { "resume", 0, 0, G_OPTION_ARG_FILENAME, &o->resume,
+      "Continue the interrupted derl, derl-pop or random run in DIR (no EXPERIMENT.ini)", "DIR" },
     { "seed", 's', 0, G_OPTION_ARG_STRING, &o->seed, "Same as --set experiment.seed=N", "N" },
     { "threads", 'j', 0, G_OPTION_ARG_STRING, &o->threads, "Same as --set experiment.threads=N", "N" },
     { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->sets,
@@ -46,7 +51,8 @@ parse_options (Options *o, int *argc, char ***argv, GError **error)
 
   g_option_context_set_summary (context,
     "Run a derl experiment: load the plugins, validate the experiment file against\n"
-    "their parameter specs, and run it into a new run directory.");
+    "their parameter specs, and run it into a new run directory.  With --resume DIR,\n"
+    "continue the bilevel run in DIR from its last completed outer step.");
   g_option_context_set_description (context,
     "Exit status: 0 success, 1 run-time failure, 2 bad input (options, experiment\n"
     "file, plugins).  Plugins are searched in --plugin-path, $DERL_PLUGIN_PATH, then\n"
@@ -60,6 +66,7 @@ static void
 options_clear (Options *o)
 {
   g_free (o->output);
+  g_free (o->resume);
   g_free (o->seed);
   g_free (o->threads);
   g_strfreev (o->sets);
@@ -372,7 +379,7 @@ run_evaluate (const Options *o, const DerlExperiment *experiment, DerlMetrics *m
           return EXIT_BAD_INPUT;
         }
     }
-  guint threads = (guint) derl_params_get_int (derl_experiment_get_params (experiment, "experiment"), "threads");
+  guint threads = derl_experiment_get_threads (experiment);
   gboolean show_progress = !o->quiet && isatty (STDERR_FILENO);
   gint64 start = g_get_monotonic_time ();
   gboolean ok = derl_evaluate_run (experiment, policy, threads, metrics, show_progress ? print_progress : NULL,
@@ -427,6 +434,144 @@ run_train (const Options *o, const DerlExperiment *experiment, DerlMetrics *metr
   return EXIT_OK;
 }
 
+/* SIGINT: the bilevel loop stops at its next chance, everything up to the
+ * last completed outer step saved; a second SIGINT kills as usual. */
+static gint interrupted;
+
+static void
+on_sigint (int sig)
+{
+  g_atomic_int_set (&interrupted, 1);
+  signal (sig, SIG_DFL);
+}
+
+static void
+print_bilevel_progress (const DerlBilevelProgress *p, gpointer user_data)
+{
+  g_autofree char *remaining = p->remaining >= 0 ? g_strdup_printf (", ~%.0f s left", p->remaining)
+                                                 : g_strdup ("");
+  g_autofree char *best = p->best_formula ? g_strdup_printf (", best %.3f: %s", p->best_score, p->best_formula)
+                                          : g_strdup ("");
+  if (p->outer_step >= p->outer_steps)
+    fprintf (stderr, "\r\033[Kfinal policy: training with the best formula%s, %.0f s%s", best, p->elapsed,
+             remaining);
+  else
+    fprintf (stderr, "\r\033[Kouter step %u/%u, candidates %u/%u%s, %.0f s%s", p->outer_step + 1, p->outer_steps,
+             p->candidates_done, p->group_size, best, p->elapsed, remaining);
+  fflush (stderr);
+}
+
+/* The found formula beside [evaluate] baselines: greedy success per split. */
+static void
+print_comparison (const DerlExperiment *e, const DerlBilevelSummary *s)
+{
+  const DerlParams *tr = derl_experiment_get_params (e, "train");
+  guint width = (guint) strlen (s->best_formula) + 7;
+
+  if (!s->n_baselines)
+    return;
+  for (guint i = 0; i < s->n_baselines; i++)
+    width = MAX (width, (guint) strlen (s->baseline_formulas[i]));
+  printf ("  comparison, greedy success, the same budget and seed:\n    %-*s %12s", width, "reward",
+          derl_params_get_string (tr, "eval_split"));
+  for (guint k = 0; k < s->final.n_splits; k++)
+    printf (" %12s", s->final.splits[k]);
+  printf ("\n");
+  for (guint i = 0; i <= s->n_baselines; i++)
+    {
+      const DerlTrainSummary *r = i == 0 ? &s->final : &s->baselines[i - 1];
+      g_autofree char *name = i == 0 ? g_strdup_printf ("found: %s", s->best_formula)
+                                     : g_strdup (s->baseline_formulas[i - 1]);
+      printf ("    %-*s %11.1f%%", width, name, 100.0 * r->eval.success_rate);
+      for (guint k = 0; k < r->n_splits; k++)
+        printf (" %11.1f%%", 100.0 * r->split_eval[k].success_rate);
+      printf ("\n");
+    }
+}
+
+static JsonObject *
+bilevel_summary_object (const DerlExperiment *e, const DerlBilevelSummary *s)
+{
+  JsonObject *o = train_summary_object (e, &s->final);
+  const char *mode = derl_params_get_string (derl_experiment_get_params (e, "experiment"), "mode");
+
+  json_object_set_string_member (o, "mode", mode);
+  json_object_set_string_member (o, "formula", s->best_formula);
+  if (isfinite (s->best_score))
+    {
+      json_object_set_double_member (o, "formula_val_score", s->best_score);
+      json_object_set_int_member (o, "formula_outer_step", s->best_step);
+      json_object_set_int_member (o, "formula_candidate", s->best_candidate);
+    }
+  if (s->n_baselines)
+    {
+      JsonArray *a = json_array_new ();
+      for (guint i = 0; i < s->n_baselines; i++)
+        {
+          JsonObject *r = train_summary_object (e, &s->baselines[i]);
+          json_object_remove_member (r, "event");
+          json_object_remove_member (r, "policy");
+          json_object_set_string_member (r, "formula", s->baseline_formulas[i]);
+          json_array_add_object_element (a, r);
+        }
+      json_object_set_array_member (o, "baselines", a);
+    }
+  json_object_set_int_member (o, "outer_steps", s->outer_steps);
+  json_object_set_int_member (o, "resumed_from", s->resumed_from);
+  json_object_set_double_member (o, "inner_seconds", s->inner_seconds);
+  json_object_set_double_member (o, "outer_seconds", s->outer_seconds);
+  json_object_set_double_member (o, "run_wall_seconds", s->seconds);
+  return o;
+}
+
+static int
+run_bilevel (const Options *o, const DerlExperiment *experiment, const char *dir, gboolean resume)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *summary_path = g_build_filename (dir, "summary.json", NULL);
+  gboolean show_progress = !o->quiet && isatty (STDERR_FILENO);
+  DerlBilevelSummary summary;
+
+  signal (SIGINT, on_sigint);
+  gboolean ok = derl_bilevel_run (experiment, dir, resume, derl_experiment_get_threads (experiment), &interrupted,
+                                  show_progress ? print_bilevel_progress : NULL, NULL, &summary, &error);
+  signal (SIGINT, SIG_DFL);
+  if (show_progress)
+    fputs ("\r\033[K", stderr);
+  if (ok)
+    {
+      g_autoptr (JsonObject) s = bilevel_summary_object (experiment, &summary);
+      ok = write_json_file (summary_path, s, &error);
+    }
+  if (!ok)
+    {
+      fprintf (stderr, "derl-run: %s\n", error->message);
+      if (g_error_matches (error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED))
+        fprintf (stderr, "derl-run: continue with: derl-run --resume %s\n", dir);
+      derl_bilevel_summary_clear (&summary);
+      return g_error_matches (error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED) ? 130 : EXIT_RUNTIME;
+    }
+  if (!o->quiet)
+    {
+      const char *mode = derl_params_get_string (derl_experiment_get_params (experiment, "experiment"), "mode");
+      g_autofree char *resumed = summary.resumed_from ? g_strdup_printf (" (resumed after %u)", summary.resumed_from)
+                                                      : g_strdup ("");
+      printf ("%s: env %s, seed %" G_GINT64_FORMAT ", %u outer steps%s\n", mode, env_name (experiment),
+              derl_params_get_int (derl_experiment_get_params (experiment, "experiment"), "seed"),
+              summary.outer_steps, resumed);
+      printf ("  formula         %s\n", summary.best_formula);
+      if (isfinite (summary.best_score))
+        printf ("  found           outer step %u, candidate %u, validation success %.1f%%\n",
+                summary.best_step + 1, summary.best_candidate + 1, 100.0 * summary.best_score);
+      printf ("  wall time       %.1f s (inner trainings %.1f s, Meta-Optimizer %.2f s)\n", summary.seconds,
+              summary.inner_seconds, summary.outer_seconds);
+      print_train_summary (experiment, &summary.final, dir);
+      print_comparison (experiment, &summary);
+    }
+  derl_bilevel_summary_clear (&summary);
+  return EXIT_OK;
+}
+
 static int
 run (const Options *o, const char *path)
 {
@@ -461,6 +606,19 @@ run (const Options *o, const char *path)
       return EXIT_OK;
     }
 
+  const char *mode = derl_params_get_string (derl_experiment_get_params (experiment, "experiment"), "mode");
+  gboolean bilevel = strcmp (mode, "evaluate") != 0 && strcmp (mode, "train") != 0;
+  if (o->resume)
+    {
+      if (!bilevel)
+        {
+          fprintf (stderr, "derl-run: --resume %s: a %s run cannot be resumed (only derl, derl-pop, random "
+                   "and fixed runs)\n", o->resume, mode);
+          return EXIT_BAD_INPUT;
+        }
+      return run_bilevel (o, experiment, o->resume, TRUE);
+    }
+
   dir = o->output ? g_strdup (o->output) : make_default_output (path, &error);
   if (!dir || (o->output && !make_run_dir (dir, &error)))
     {
@@ -470,6 +628,15 @@ run (const Options *o, const char *path)
   resolved_path = g_build_filename (dir, "experiment.ini", NULL);
   metrics_path = g_build_filename (dir, "metrics.jsonl", NULL);
   summary_path = g_build_filename (dir, "summary.json", NULL);
+  if (bilevel)
+    {
+      if (!g_file_set_contents (resolved_path, resolved, -1, &error))
+        {
+          fprintf (stderr, "derl-run: %s\n", error->message);
+          return EXIT_RUNTIME;
+        }
+      return run_bilevel (o, experiment, dir, FALSE);
+    }
   if (!g_file_set_contents (resolved_path, resolved, -1, &error)
       || !(metrics = derl_metrics_open (metrics_path, &error)))
     {
@@ -502,6 +669,21 @@ main (int argc, char **argv)
               DERL_API_VERSION_MAJOR, DERL_API_VERSION_MINOR);
       options_clear (&o);
       return EXIT_OK;
+    }
+  if (o.resume)
+    {
+      /* The run's own resolved experiment; only --plugin-path and --quiet apply. */
+      if ((o.args && o.args[0]) || o.output || o.sets || o.seed || o.validate)
+        {
+          fprintf (stderr, "derl-run: --resume DIR takes no experiment file and no --output, --set, --seed "
+                   "or --validate: the run goes on as it was started\n");
+          options_clear (&o);
+          return EXIT_BAD_INPUT;
+        }
+      g_autofree char *resolved = g_build_filename (o.resume, "experiment.ini", NULL);
+      status = run (&o, resolved);
+      options_clear (&o);
+      return status;
     }
   if (!o.args || !o.args[0] || o.args[1])
     {

@@ -7,17 +7,20 @@
 
 /* ---- the core's groups and keys (documented in derl-experiment(5)) ---- */
 
-static const char *const mode_choices[] = { "evaluate", "train", NULL };
+static const char *const mode_choices[] = { "evaluate", "train", "derl", "derl-pop", "random", "fixed", NULL };
 static const char *const activation_choices[] = { "tanh", "relu", NULL };
 
 static const DerlParamSpec experiment_specs[] = {
   DERL_PARAM_ENUM ("mode", "evaluate", mode_choices,
                    "what the run does: 'evaluate' runs episodes of a policy and summarises them; "
-                   "'train' trains a policy with an optimizer"),
+                   "'train' trains a policy with an optimizer; 'derl' searches for a reward formula with "
+                   "the bilevel loop, 'derl-pop' too with warm-started inner policies, 'random' samples "
+                   "formulas at random with the same budget, 'fixed' trains the [reward] formula as they "
+                   "train their best"),
   DERL_PARAM_INT_RANGE ("seed", "0", 0, 9007199254740991.0,
                         "the run's seed; every random stream of the run derives from it"),
-  DERL_PARAM_INT_RANGE ("threads", "1", 1, 1024,
-                        "worker threads; the run's numbers do not depend on it"),
+  DERL_PARAM_INT_RANGE ("threads", "0", 0, 1024,
+                        "worker threads, 0 for one per core; the run's numbers do not depend on it"),
   DERL_PARAM_END
 };
 
@@ -27,6 +30,9 @@ static const DerlParamSpec evaluate_specs[] = {
   DERL_PARAM_LIST ("splits", "", NULL,
                    "mode train: after training, evaluate the policy greedily on each of these splits "
                    "(episodes each), e.g. test_seen,test_unseen"),
+  DERL_PARAM_LIST ("baselines", "", NULL,
+                   "bilevel modes: reward formulas over the same primitives to train as the final policy is "
+                   "(same budget and seed) and compare with it, ';'-separated, e.g. g1"),
   DERL_PARAM_STRING ("policy", "",
                      "a checkpoint (policy.ckpt of a train run) to run with greedy actions; "
                      "empty: the uniform-random policy"),
@@ -59,6 +65,26 @@ static const DerlParamSpec reward_specs[] = {
   DERL_PARAM_END
 };
 
+static const DerlParamSpec meta_specs[] = {
+  DERL_PARAM_INT_RANGE ("outer_steps", "10", 1, 100000, "outer steps: Meta-Optimizer updates"),
+  DERL_PARAM_INT_RANGE ("group_size", "8", 2, 256,
+                        "formulas per outer step (the GRPO group), each trained by an inner loop"),
+  DERL_PARAM_INT_RANGE ("max_tokens", "20", 3, DERL_FORMULA_GRAMMAR_MAX_TOKENS, "the most tokens of a formula"),
+  { "temperature", DERL_PARAM_DOUBLE, DERL_PARAM_HAS_MIN | DERL_PARAM_HAS_MAX, "1", 0.01, 100, NULL,
+    "sampling temperature of the Meta-Optimizer", { NULL } },
+  DERL_PARAM_DOUBLE_RANGE ("learning_rate", "3e-3", 0, 1, "Adam's learning rate of the Meta-Optimizer's GRPO"),
+  DERL_PARAM_INT_RANGE ("update_epochs", "4", 1, 1000, "passes over an outer step's formulas per update"),
+  DERL_PARAM_DOUBLE_RANGE ("clip_coef", "0.2", 0, 10, "GRPO's clipping epsilon"),
+  DERL_PARAM_DOUBLE_RANGE ("beta", "0.001", 0, 100, "weight of the k3 KL to the cold-started model"),
+  DERL_PARAM_LIST ("hidden", "64,64", NULL, "the Meta-Optimizer's hidden layer widths"),
+  DERL_PARAM_STRING ("cold_start", "",
+                     "the formulas of the supervised warm start, one per line; empty: those installed "
+                     "with derl (formulas/cold-start.txt)"),
+  DERL_PARAM_INT_RANGE ("cold_start_epochs", "200", 0, 100000, "full-batch Adam steps of the warm start"),
+  DERL_PARAM_DOUBLE_RANGE ("cold_start_lr", "3e-3", 0, 1, "the warm start's learning rate"),
+  DERL_PARAM_END
+};
+
 static const DerlParamSpec env_name_specs[] = {
   { "name", DERL_PARAM_STRING, DERL_PARAM_REQUIRED, NULL, 0, 0, NULL,
     "the env this group configures (see derl-inspect); its own keys follow", { NULL } },
@@ -85,7 +111,9 @@ static const char *const auto_backends[] = { "cudnn", "cpu" };
 /* Which modes a group belongs to. */
 #define MODE_EVALUATE (1 << 0)
 #define MODE_TRAIN (1 << 1)
-#define MODE_ALL (MODE_EVALUATE | MODE_TRAIN)
+#define MODE_BILEVEL (1 << 2) /* derl, derl-pop, random, fixed */
+#define MODE_TRAINING (MODE_TRAIN | MODE_BILEVEL)
+#define MODE_ALL (MODE_EVALUATE | MODE_TRAIN | MODE_BILEVEL)
 
 typedef struct {
   const char *name;
@@ -98,18 +126,19 @@ typedef struct {
 static const GroupInfo groups[] = {
   { "experiment", experiment_specs, -1, NULL, MODE_ALL },
   { "evaluate", evaluate_specs, -1, NULL, MODE_ALL },
-  { "train", train_specs, -1, NULL, MODE_TRAIN },
-  { "policy", policy_specs, -1, NULL, MODE_TRAIN },
+  { "train", train_specs, -1, NULL, MODE_TRAINING },
+  { "policy", policy_specs, -1, NULL, MODE_TRAINING },
   /* [primitives] has no fixed keys: g1 = NAME, g2 = NAME, ... */
-  { "primitives", NULL, -1, NULL, MODE_TRAIN },
-  { "reward", reward_specs, -1, NULL, MODE_TRAIN },
+  { "primitives", NULL, -1, NULL, MODE_TRAINING },
+  { "reward", reward_specs, -1, NULL, MODE_TRAINING },
+  { "meta", meta_specs, -1, NULL, MODE_BILEVEL },
   { "env", env_name_specs, DERL_FEATURE_ENV, NULL, MODE_ALL },
-  { "optimizer", optimizer_name_specs, DERL_FEATURE_OPTIMIZER, "ppo", MODE_TRAIN },
+  { "optimizer", optimizer_name_specs, DERL_FEATURE_OPTIMIZER, "ppo", MODE_TRAINING },
   { "backend", backend_name_specs, DERL_FEATURE_BACKEND, "cpu", MODE_ALL },
 };
 
 static const char *const group_names[] = { "experiment", "evaluate", "train", "policy", "primitives", "reward",
-                                           "env", "optimizer", "backend", NULL };
+                                           "meta", "env", "optimizer", "backend", NULL };
 
 static const GroupInfo *
 find_group (const char *name)
@@ -137,7 +166,7 @@ derl_experiment_get_core_specs (const char *group)
 
 struct _DerlExperiment {
   char *label;
-  guint mode;      /* MODE_EVALUATE or MODE_TRAIN */
+  guint mode;      /* MODE_EVALUATE, MODE_TRAIN or MODE_BILEVEL */
   gboolean present[G_N_ELEMENTS (groups)];
   DerlParams *params[G_N_ELEMENTS (groups)];
   const DerlFeature *features[G_N_ELEMENTS (groups)];
@@ -145,6 +174,9 @@ struct _DerlExperiment {
   const DerlFeature *prims[DERL_EXPERIMENT_MAX_PRIMITIVES];
   DerlFormula *formula;
   char *backend_note; /* how [backend] name = auto was resolved, or NULL */
+  guint n_baselines;
+  DerlFormula *baselines[DERL_EXPERIMENT_MAX_BASELINES];
+  const DerlFeature *meta_optimizer; /* derl, derl-pop: trains the Meta-Optimizer */
 };
 
 void
@@ -156,6 +188,8 @@ derl_experiment_free (DerlExperiment *experiment)
     derl_params_free (experiment->params[i]);
   derl_formula_free (experiment->formula);
   g_free (experiment->backend_note);
+  for (guint i = 0; i < experiment->n_baselines; i++)
+    derl_formula_free (experiment->baselines[i]);
   g_free (experiment->label);
   g_free (experiment);
 }
@@ -180,6 +214,13 @@ derl_experiment_get_feature (const DerlExperiment *experiment, DerlFeatureKind k
     if (groups[i].kind == (int) kind)
       return experiment->features[i];
   return NULL;
+}
+
+guint
+derl_experiment_get_threads (const DerlExperiment *experiment)
+{
+  gint64 n = derl_params_get_int (experiment->params[0], "threads");
+  return n > 0 ? (guint) n : (guint) MAX (g_get_num_processors (), 1);
 }
 
 guint
@@ -689,6 +730,119 @@ check_instances (Loader *l, DerlExperiment *experiment)
     }
 }
 
+/* [evaluate] baselines: formulas over the bound primitives, each checked. */
+static void
+load_baselines (Loader *l, DerlExperiment *experiment)
+{
+  const char *const *texts = derl_params_get_list (derl_experiment_get_params (experiment, "evaluate"), "baselines");
+  const char *names[DERL_EXPERIMENT_MAX_PRIMITIVES];
+  gboolean outcome_like[DERL_EXPERIMENT_MAX_PRIMITIVES];
+  g_autofree char *where = origin (l, "evaluate", "baselines");
+  guint n = g_strv_length ((char **) texts);
+
+  if (n > DERL_EXPERIMENT_MAX_BASELINES)
+    {
+      add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [evaluate] baselines: %u formulas (expected at most %d)",
+                 where, n, DERL_EXPERIMENT_MAX_BASELINES);
+      return;
+    }
+  for (guint i = 0; i < experiment->n_prims; i++)
+    {
+      names[i] = derl_feature_get_name (experiment->prims[i]);
+      outcome_like[i] = derl_feature_get_primitive_vtable (experiment->prims[i])->outcome_like;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (GError) err = NULL;
+      DerlFormula *f = derl_formula_parse (texts[i], -1, experiment->n_prims, names, &err);
+      if (f && !derl_formula_check (f, outcome_like, &err))
+        g_clear_pointer (&f, derl_formula_free);
+      if (!f)
+        {
+          add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [evaluate] baselines = %s: %s", where, texts[i],
+                     err->message);
+          continue;
+        }
+      experiment->baselines[experiment->n_baselines++] = f;
+    }
+}
+
+/* The bilevel modes: what they search over and with what. */
+static void
+check_bilevel (Loader *l, DerlExperiment *experiment)
+{
+  const char *mode = derl_params_get_string (experiment->params[0], "mode");
+  const char *formula = experiment->params[find_group ("reward") - groups]
+                          ? derl_params_get_string (derl_experiment_get_params (experiment, "reward"), "formula")
+                          : "";
+  g_autofree char *where = origin (l, "experiment", "mode");
+
+  if (experiment->mode != MODE_BILEVEL)
+    return;
+  load_baselines (l, experiment);
+  if (strcmp (mode, "fixed") == 0)
+    {
+      if (!experiment->formula)
+        add_error (l, DERL_EXPERIMENT_ERROR_MISSING_KEY,
+                   "%s: [reward] formula: missing (mode = fixed trains the formula it gives)", l->label);
+      return;
+    }
+  if (experiment->n_prims == 0)
+    add_error (l, DERL_EXPERIMENT_ERROR_MISSING_KEY,
+               "%s: [primitives]: mode = %s searches formulas over primitives; bind at least g1 (e.g. g1 = "
+               "success)", where, mode);
+  if (formula && *formula)
+    {
+      g_autofree char *fwhere = origin (l, "reward", "formula");
+      add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
+                 "%s: [reward] formula = %s: mode = %s searches for the formula (use mode = fixed to train a "
+                 "given one)", fwhere, formula, mode);
+    }
+  /* [meta] hidden, as [policy] hidden */
+  const char *const *hidden = derl_params_get_list (derl_experiment_get_params (experiment, "meta"), "hidden");
+  guint n = g_strv_length ((char **) hidden);
+  for (guint i = 0; i < n; i++)
+    {
+      guint64 width;
+      if (n > DERL_POLICY_MAX_LAYERS || !g_ascii_string_to_unsigned (hidden[i], 10, 1, 65536, &width, NULL))
+        {
+          g_autofree char *hwhere = origin (l, "meta", "hidden");
+          add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
+                     "%s: [meta] hidden: '%s' is not a layer width (expected at most %d integers in [1, 65536])",
+                     hwhere, hidden[i], DERL_POLICY_MAX_LAYERS);
+          break;
+        }
+    }
+  if (strcmp (mode, "random") != 0)
+    {
+      experiment->meta_optimizer = derl_registry_find (l->registry, DERL_FEATURE_OPTIMIZER, "grpo");
+      if (!experiment->meta_optimizer
+          || !derl_feature_get_optimizer_vtable (experiment->meta_optimizer)->set_reference)
+        add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_FEATURE,
+                   "%s: mode = %s trains the Meta-Optimizer with the optimizer 'grpo', which is not available "
+                   "(see derl-inspect)", where, mode);
+    }
+}
+
+guint
+derl_experiment_get_n_baselines (const DerlExperiment *experiment)
+{
+  return experiment->n_baselines;
+}
+
+const DerlFormula *
+derl_experiment_get_baseline (const DerlExperiment *experiment, guint index)
+{
+  g_return_val_if_fail (index < experiment->n_baselines, NULL);
+  return experiment->baselines[index];
+}
+
+const DerlFeature *
+_derl_experiment_get_meta_optimizer (const DerlExperiment *experiment)
+{
+  return experiment->meta_optimizer;
+}
+
 /* Checks across groups, some needing an env instance. */
 static void
 check_env (Loader *l, DerlExperiment *experiment)
@@ -767,9 +921,14 @@ validate (Loader *l)
       if (strcmp (g->name, "reward") == 0 && !l->bad_primitives)
         load_formula (l, experiment);
       if (i == 0)
-        experiment->mode = strcmp (derl_params_get_string (experiment->params[0], "mode"), "train") == 0
-                           ? MODE_TRAIN : MODE_EVALUATE;
+        {
+          const char *mode = derl_params_get_string (experiment->params[0], "mode");
+          experiment->mode = strcmp (mode, "evaluate") == 0 ? MODE_EVALUATE
+                             : strcmp (mode, "train") == 0 ? MODE_TRAIN : MODE_BILEVEL;
+        }
     }
+  if (l->errors->len == 0)
+    check_bilevel (l, experiment);
   if (l->errors->len == 0)
     check_env (l, experiment);
   if (l->errors->len > 0)

@@ -22,20 +22,20 @@ struct _DerlMetrics {
   JsonNode *root;
 };
 
-DerlMetrics *
-derl_metrics_open (const char *path, GError **error)
+static DerlMetrics *
+metrics_open (const char *path, gboolean append, GError **error)
 {
   int fd;
   DerlMetrics *metrics;
 
   g_return_val_if_fail (path != NULL, NULL);
 
-  fd = g_open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  fd = g_open (path, append ? O_WRONLY | O_APPEND | O_CLOEXEC : O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0)
     {
       int saved = errno;
       g_set_error (error, DERL_RUN_ERROR, saved == EEXIST ? DERL_RUN_ERROR_EXISTS : DERL_RUN_ERROR_IO,
-                   "%s: cannot create the metrics log: %s", path, g_strerror (saved));
+                   "%s: cannot %s the metrics log: %s", path, append ? "open" : "create", g_strerror (saved));
       return NULL;
     }
   metrics = g_new0 (DerlMetrics, 1);
@@ -46,6 +46,18 @@ derl_metrics_open (const char *path, GError **error)
   metrics->generator = json_generator_new ();
   metrics->root = json_node_alloc ();
   return metrics;
+}
+
+DerlMetrics *
+derl_metrics_open (const char *path, GError **error)
+{
+  return metrics_open (path, FALSE, error);
+}
+
+DerlMetrics *
+derl_metrics_open_append (const char *path, GError **error)
+{
+  return metrics_open (path, TRUE, error);
 }
 
 gboolean

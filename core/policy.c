@@ -22,6 +22,7 @@ struct _DerlPolicy {
   DerlMlpParam *params[MAX_PARAMS];
   guint n_params;
   guint64 adam_t;
+  double temperature;       /* the actor's distribution is softmax (logits / temperature) */
 
   /* device scratch, max_rows decisions */
   DerlTensor *obs;          /* max_rows x obs_size */
@@ -195,6 +196,7 @@ policy_alloc (DerlBackend *backend, const DerlPolicyConfig *config, guint max_ro
   p->backend = backend;
   p->config = *config;
   p->max_rows = max_rows;
+  p->temperature = 1.0;
   if (!build (p, error))
     {
       derl_policy_free (p);
@@ -226,6 +228,7 @@ derl_policy_clone (const DerlPolicy *policy, GError **error)
   if (!p)
     return NULL;
   p->seed = policy->seed;
+  p->temperature = policy->temperature;
   for (guint i = 0; i < p->n_params; i++)
     derl_tensor_copy (p->params[i]->value, policy->params[i]->value);
   return p;
@@ -450,6 +453,10 @@ actor_forward (DerlPolicy *p, guint n)
   p->actor.repeat = c->candidate_size ? w : 1;
   const DerlTensor *out = _derl_mlp_forward (&p->actor, &obs, c->candidate_size ? &cand : NULL, n);
   DerlTensor logits = shaped (out, n, w);
+  /* The output layer is linear: scaling its output in place leaves its
+   * backward pass as it is. */
+  if (p->temperature != 1.0)
+    derl_tensor_scale (&logits, 1.0 / p->temperature);
   derl_tensor_masked_log_softmax (&logits, &mask, &logp);
   return logp;
 }
@@ -571,6 +578,13 @@ stop_worker (DerlPolicy *p)
   post_job (p, CRITIC_QUIT);
   g_thread_join (p->worker);
   p->worker = NULL;
+}
+
+void
+derl_policy_set_temperature (DerlPolicy *p, double temperature)
+{
+  g_return_if_fail (temperature > 0 && isfinite (temperature));
+  p->temperature = temperature;
 }
 
 void
@@ -821,6 +835,8 @@ derl_policy_backward (DerlPolicy *p, const double *dlogp, const double *dentropy
   DerlTensor dl = shaped (p->dlogp, n, a), dlogits = shaped (p->dlogits, n, a);
   upload_doubles (p, &dl, p->host_dlogp, (gsize) n * a);
   derl_tensor_masked_log_softmax_backward (&l, &mask, &dl, &dlogits);
+  if (p->temperature != 1.0)
+    derl_tensor_scale (&dlogits, 1.0 / p->temperature);
   DerlTensor dout = shaped (&dlogits, n * (c->candidate_size ? a : 1), c->candidate_size ? 1 : a);
   _derl_mlp_backward (&p->actor, &dout);
   if (dvalues)
@@ -922,6 +938,34 @@ void
 _derl_policy_set_adam_step (DerlPolicy *p, guint64 t)
 {
   p->adam_t = t;
+}
+
+gboolean
+_derl_policy_copy_state (DerlPolicy *dst, const DerlPolicy *src, GError **error)
+{
+  if (dst->n_params != src->n_params || dst->config.obs_size != src->config.obs_size
+      || dst->config.n_actions != src->config.n_actions || dst->config.candidate_size != src->config.candidate_size
+      || dst->config.n_hidden != src->config.n_hidden
+      || memcmp (dst->config.hidden, src->config.hidden, sizeof (guint) * dst->config.n_hidden) != 0
+      || dst->config.value_head != src->config.value_head || dst->config.dtype != src->config.dtype)
+    {
+      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED, "the saved policy has another architecture");
+      return FALSE;
+    }
+  for (guint i = 0; i < dst->n_params; i++)
+    {
+      derl_tensor_copy (dst->params[i]->value, src->params[i]->value);
+      derl_tensor_copy (dst->params[i]->m, src->params[i]->m);
+      derl_tensor_copy (dst->params[i]->v, src->params[i]->v);
+    }
+  dst->adam_t = src->adam_t;
+  return TRUE;
+}
+
+DerlBackend *
+_derl_policy_get_backend (const DerlPolicy *p)
+{
+  return p->backend;
 }
 
 DerlPolicy *

@@ -106,18 +106,16 @@ derl_registry_add_path (DerlRegistry *registry, const char *dirs)
 }
 
 /* When libderl itself was loaded from a libtool build tree (TOP/core/.libs),
- * returns TOP/plugins; installed libraries never live in a .libs folder. */
-static char *
-build_tree_plugins_dir (void)
+ * returns TOP; installed libraries never live in a .libs folder. */
+char *
+_derl_build_tree_top (void)
 {
   Dl_info info;
   g_autofree char *real = NULL;
   g_autofree char *libs = NULL;
   g_autofree char *core = NULL;
-  g_autofree char *top = NULL;
   g_autofree char *libs_base = NULL;
   g_autofree char *core_base = NULL;
-  char *plugins;
 
   if (!dladdr ((void *) derl_registry_new, &info) || !info.dli_fname)
     return NULL;
@@ -130,7 +128,18 @@ build_tree_plugins_dir (void)
   core_base = g_path_get_basename (core);
   if (strcmp (libs_base, ".libs") != 0 || strcmp (core_base, "core") != 0)
     return NULL;
-  top = g_path_get_dirname (core);
+  return g_path_get_dirname (core);
+}
+
+/* The build tree's plugins, when libderl was loaded from one. */
+static char *
+build_tree_plugins_dir (void)
+{
+  g_autofree char *top = _derl_build_tree_top ();
+  char *plugins;
+
+  if (!top)
+    return NULL;
   plugins = g_build_filename (top, "plugins", NULL);
   if (!g_file_test (plugins, G_FILE_TEST_IS_DIR))
     g_clear_pointer (&plugins, g_free);

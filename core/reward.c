@@ -29,10 +29,10 @@ struct _DerlReward {
 };
 
 DerlReward *
-_derl_reward_new (const DerlExperiment *experiment, const DerlEnvSpec *spec, guint n_slots)
+_derl_reward_new (const DerlExperiment *experiment, const DerlFormula *formula, const DerlEnvSpec *spec,
+                  guint n_slots)
 {
   guint K = derl_experiment_get_n_primitives (experiment);
-  const DerlFormula *formula = derl_experiment_get_formula (experiment);
   DerlReward *r;
 
   if (K == 0 && !formula)

@@ -362,7 +362,7 @@ collect_groups (Trainer *t, guint *n_rows, guint32 *n_episodes, GError **error)
 }
 
 static gboolean
-trainer_init (Trainer *t, const DerlExperiment *experiment, GError **error)
+trainer_init (Trainer *t, const DerlExperiment *experiment, const DerlTrainOptions *options, GError **error)
 {
   const DerlParams *ex = derl_experiment_get_params (experiment, "experiment");
   const DerlParams *tr = derl_experiment_get_params (experiment, "train");
@@ -371,7 +371,7 @@ trainer_init (Trainer *t, const DerlExperiment *experiment, GError **error)
   const DerlFeature *backend = derl_experiment_get_feature (experiment, DERL_FEATURE_BACKEND);
 
   t->experiment = experiment;
-  t->seed = (guint64) derl_params_get_int (ex, "seed");
+  t->seed = options ? options->seed : (guint64) derl_params_get_int (ex, "seed");
   t->target_return = derl_params_get_double (tr, "target_return");
   t->env_feature = derl_experiment_get_feature (experiment, DERL_FEATURE_ENV);
   t->env_params = derl_experiment_get_params (experiment, "env");
@@ -389,7 +389,9 @@ trainer_init (Trainer *t, const DerlExperiment *experiment, GError **error)
     if (!(t->envs[i] = derl_env_new (t->env_feature, t->env_params, error)))
       return FALSE;
   t->spec = derl_env_get_spec (t->envs[0]);
-  t->reward = _derl_reward_new (experiment, t->spec, t->n_envs);
+  t->reward = _derl_reward_new (experiment, options && options->formula ? options->formula
+                                                                      : derl_experiment_get_formula (experiment),
+                                t->spec, t->n_envs);
   t->train_split = (guint) derl_env_find_split (t->envs[0], derl_params_get_string (tr, "train_split"));
   t->eval_split = (guint) derl_env_find_split (t->envs[0], derl_params_get_string (tr, "eval_split"));
 
@@ -409,7 +411,19 @@ trainer_init (Trainer *t, const DerlExperiment *experiment, GError **error)
   t->policy = derl_policy_new (t->backend, &config, max_rows, t->seed, error);
   if (!t->policy)
     return FALSE;
-  derl_policy_set_threads (t->policy, (guint) derl_params_get_int (ex, "threads"));
+  if (options && options->init)
+    {
+      if (options->n_init != derl_policy_n_parameters (t->policy))
+        {
+          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
+                       "the policy to start from has %" G_GSIZE_FORMAT " parameters; [policy] and the env make "
+                       "%" G_GSIZE_FORMAT, options->n_init, derl_policy_n_parameters (t->policy));
+          return FALSE;
+        }
+      derl_policy_set_parameters (t->policy, options->init);
+    }
+  /* A run of the bilevel loop (options given) is one of several in parallel. */
+  derl_policy_set_threads (t->policy, options ? 1 : derl_experiment_get_threads (experiment));
 
   guint cap, n_episodes;
   if (t->plan.kind == DERL_ROLLOUT_SEGMENTS)
@@ -531,6 +545,14 @@ derl_train_run (const DerlExperiment *experiment, DerlMetrics *metrics,
                 void (*progress) (guint64 done, guint64 total, gpointer user_data), gpointer user_data,
                 const char *checkpoint, DerlTrainSummary *summary, GError **error)
 {
+  return _derl_train (experiment, NULL, metrics, progress, user_data, checkpoint, summary, error);
+}
+
+gboolean
+_derl_train (const DerlExperiment *experiment, const DerlTrainOptions *options, DerlMetrics *metrics,
+             void (*progress) (guint64 done, guint64 total, gpointer user_data), gpointer user_data,
+             const char *checkpoint, DerlTrainSummary *summary, GError **error)
+{
   const DerlParams *tr = derl_experiment_get_params (experiment, "train");
   guint64 total = (guint64) derl_params_get_int (tr, "total_steps");
   guint64 eval_interval = (guint64) derl_params_get_int (tr, "eval_interval");
@@ -540,11 +562,16 @@ derl_train_run (const DerlExperiment *experiment, DerlMetrics *metrics,
   gint64 start = g_get_monotonic_time (), last_progress = 0;
 
   *summary = (DerlTrainSummary) { 0 };
-  if (!trainer_init (&t, experiment, error))
+  if (!trainer_init (&t, experiment, options, error))
     goto out;
 
   while (t.steps < total)
     {
+      if (options && options->cancel && g_atomic_int_get (options->cancel))
+        {
+          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED, "training stopped on request");
+          goto out;
+        }
       DerlBatch batch = { 0 };
       DerlStats stats = { 0 };
       DerlRng rng;

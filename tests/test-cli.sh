@@ -45,7 +45,7 @@ contains "$T/err" "bad.ini: [experiment] seed = many: 'many' is not an integer" 
 contains "$T/err" "bad.ini: [env] max_stepz: unknown key for env 'cartpole'; did you mean 'max_steps'?" "unknown key message"
 expect 2 "bad --seed" -- "$RUN" --seed=-3 "$QUICK"
 contains "$T/err" "[experiment] seed = -3: -3 is out of range" "--seed validated"
-expect 2 "bad --threads" -- "$RUN" -j 0 "$QUICK"
+expect 2 "bad --threads" -- "$RUN" -j -1 "$QUICK"
 expect 2 "missing file" -- "$RUN" "$T/nope.ini"
 contains "$T/err" "nope.ini" "missing file named"
 
@@ -85,7 +85,7 @@ mkdir "$T/empty"
 expect 0 "empty output dir" -- "$RUN" -q -o "$T/empty" "$QUICK"
 # Default output: runs/NAME-N, the first free N.
 (cd "$T" && "$RUN" -q "$QUICK" && "$RUN" -q "$QUICK") >/dev/null 2>&1
-[ -d "$T/runs/quickstart-1" ] && [ -d "$T/runs/quickstart-2" ] && ok || fail "default run directories"
+[ -d "$T/runs/cartpole-random-1" ] && [ -d "$T/runs/cartpole-random-2" ] && ok || fail "default run directories"
 
 # -- derl-inspect
 expect 0 "inspect list" -- "$INSPECT"
@@ -144,5 +144,28 @@ if "$INSPECT" --exists cudnn >/dev/null 2>&1; then
     contains "$T/auto/experiment.ini" "picked cpu (cudnn: $why)" "auto gives the same reason"
   fi
 fi
+# -- a DERL run killed with SIGKILL mid-way and resumed ends as an uninterrupted one
+derl_small () { # DIR: a small DERL run into DIR, in the background
+  "$RUN" -q -o "$1" --set meta.outer_steps=4 --set meta.group_size=2 --set train.total_steps=4000 \
+    --set train.eval_episodes=10 --set evaluate.episodes=10 --set optimizer.n_groups=2 \
+    --set optimizer.group_size=2 --set meta.cold_start="$top_srcdir/data/formulas/cold-start.txt" \
+    "$top_srcdir/data/experiments/household-derl.ini" >"$T/derl-out" 2>&1 &
+}
+untimed () { sed -E 's/,"(wall_seconds|steps_per_second|inner_seconds|generate_seconds|update_seconds)":[-0-9.e+]+//g' "$1"; }
+derl_small "$T/whole"; wait $!
+[ $? -eq 0 ] && ok || fail "uninterrupted DERL run"
+derl_small "$T/killed"; pid=$!
+n=0
+until grep -qs '"outer_steps_done" : 2' "$T/killed/state.json" || [ $n -ge 600 ]; do sleep 0.1; n=$((n + 1)); done
+kill -9 "$pid"; wait "$pid" 2>/dev/null
+grep -qs '"outer_steps_done" : 4' "$T/killed/state.json" && fail "the run ended before it was killed" || ok
+expect 0 "--resume after SIGKILL" -- "$RUN" -q --resume "$T/killed"
+for f in formulas.jsonl metrics.jsonl best-formula.txt; do
+  if [ "$(untimed "$T/whole/$f")" = "$(untimed "$T/killed/$f")" ]; then ok; else
+    fail "resumed $f differs from the uninterrupted run's"; diff "$T/whole/$f" "$T/killed/$f" | head -5; fi
+done
+cmp -s "$T/whole/meta.ckpt" "$T/killed/meta.ckpt" && ok || fail "resumed meta.ckpt differs"
+expect 2 "--resume with an experiment" -- "$RUN" --resume "$T/killed" "$QUICK"
+expect 2 "--resume of an evaluate run" -- "$RUN" --resume "$T/avg"
 
 finish

@@ -60,7 +60,8 @@ START_TEST (test_minimal_gets_defaults)
   const DerlParams *ex = derl_experiment_get_params (e, "experiment");
   ck_assert_str_eq (derl_params_get_string (ex, "mode"), "evaluate");
   ck_assert_int_eq (derl_params_get_int (ex, "seed"), 0);
-  ck_assert_int_eq (derl_params_get_int (ex, "threads"), 1);
+  ck_assert_int_eq (derl_params_get_int (ex, "threads"), 0);
+  ck_assert_uint_eq (derl_experiment_get_threads (e), MAX (g_get_num_processors (), 1));
   ck_assert_int_eq (derl_params_get_int (derl_experiment_get_params (e, "evaluate"), "episodes"), 100);
   ck_assert_int_eq (derl_params_get_int (derl_experiment_get_params (e, "env"), "max_steps"), 500);
   ck_assert_str_eq (derl_feature_get_name (derl_experiment_get_feature (e, DERL_FEATURE_ENV)), "cartpole");
@@ -100,7 +101,7 @@ START_TEST (test_unknown_group)
   assert_fails ("[evn]\nname = cartpole\n[env]\nname = cartpole\n", NULL, DERL_EXPERIMENT_ERROR_UNKNOWN_GROUP,
                 "exp.ini: [evn]: unknown group; did you mean 'env'?", NULL);
   assert_fails ("[env]\nname = cartpole\n[zzzzzzzz]\n", NULL, DERL_EXPERIMENT_ERROR_UNKNOWN_GROUP,
-                "exp.ini: [zzzzzzzz]: unknown group (groups: experiment, evaluate, train, policy, primitives, reward, env, optimizer, backend)", NULL);
+                "exp.ini: [zzzzzzzz]: unknown group (groups: experiment, evaluate, train, policy, primitives, reward, meta, env, optimizer, backend)", NULL);
 }
 END_TEST
 
@@ -132,8 +133,8 @@ END_TEST
 
 START_TEST (test_out_of_range)
 {
-  assert_fails ("[experiment]\nthreads = 0\n[env]\nname = cartpole\n", NULL, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
-                "exp.ini: [experiment] threads = 0: 0 is out of range (expected an integer in [1, 1024])", NULL);
+  assert_fails ("[experiment]\nthreads = 1025\n[env]\nname = cartpole\n", NULL, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
+                "exp.ini: [experiment] threads = 1025: 1025 is out of range (expected an integer in [0, 1024])", NULL);
   assert_fails ("[experiment]\nseed = -1\n[env]\nname = cartpole\n", NULL, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
                 "[experiment] seed = -1: -1 is out of range", NULL);
   assert_fails (FIXTURE "rate = -0.5\n", NULL, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
@@ -145,7 +146,7 @@ START_TEST (test_bad_enum)
 {
   assert_fails ("[experiment]\nmode = evalute\n[env]\nname = cartpole\n", NULL, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
                 "exp.ini: [experiment] mode = evalute: 'evalute' is not a valid choice (expected one of: "
-                "evaluate, train); did you mean 'evaluate'?", NULL);
+                "evaluate, train, derl, derl-pop, random, fixed); did you mean 'evaluate'?", NULL);
   assert_fails (FIXTURE "colour = purple\n", NULL, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
                 "[env] colour = purple: 'purple' is not a valid choice (expected one of: red, green, blue)",
                 NULL);
@@ -180,9 +181,9 @@ END_TEST
 
 START_TEST (test_all_errors_reported)
 {
-  assert_fails ("[experiment]\nseed = x\nthreads = 0\n[evaluate]\nepisodes = 0\n[env]\nname = cartpole\n"
+  assert_fails ("[experiment]\nseed = x\nthreads = -1\n[evaluate]\nepisodes = 0\n[env]\nname = cartpole\n"
                 "max_steps = 0\nfoo = 1\n",
-                NULL, DERL_EXPERIMENT_ERROR_MULTIPLE, "[experiment] seed = x", "[experiment] threads = 0",
+                NULL, DERL_EXPERIMENT_ERROR_MULTIPLE, "[experiment] seed = x", "[experiment] threads = -1",
                 "[evaluate] episodes = 0", "[env] max_steps = 0", "[env] foo: unknown key", NULL);
 }
 END_TEST

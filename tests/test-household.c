@@ -231,6 +231,11 @@ run_planner (DerlEnv *env, guint split, guint64 index, guint *task_type)
   for (guint t = 1; t <= max_steps; t++)
     {
       check_step_buffers (s);
+      /* "goal object" means one still to place: never one already where it
+       * must end (pick_two's first, once placed) */
+      for (guint j = 0; j < MAX_OBJ; j++)
+        if (s->action_mask[A_TAKE + j])
+          CHECK (!(row (s, A_TAKE + j)[CF_OBJ_GOAL] != 0 && row (s, A_TAKE + j)[CF_OBJ_FINAL] != 0));
       s = derl_env_step (env, plan (s));
       CHECK (s != NULL);
       if (s->terminated)
@@ -611,6 +616,48 @@ START_TEST (test_task_types)
 }
 END_TEST
 
+/* test_heldout: only with types left out of train_types, holding exactly
+ * those, on seen layouts, disjoint from the other splits. */
+START_TEST (test_heldout_split)
+{
+  g_autoptr (DerlEnv) all = make_env ();
+  ck_assert_int_lt (derl_env_find_split (all, "test_heldout"), 0);
+
+  set_param (params, "train_types", "pick_and_place,look_at_obj_in_light,pick_clean_then_place,pick_heat_then_place");
+  g_autoptr (DerlEnv) env = make_env ();
+  gint heldout = derl_env_find_split (env, "test_heldout");
+  ck_assert_int_eq (heldout, SPLIT_TEST_UNSEEN + 1);
+  ck_assert_uint_eq (derl_env_get_spec (env)->n_splits, N_SPLITS + 1);
+  GHashTable *seen = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+  for (guint split = 0; split < N_SPLITS; split++)
+    for (guint64 i = 0; i < 3000; i++)
+      {
+        double state[STATE];
+        guint64 *h = g_new (guint64, 1);
+        reset_task (env, split, i);
+        CHECK (derl_env_get_state (env, state));
+        *h = hash_state (state);
+        g_hash_table_add (seen, h);
+      }
+  guint got = 0;
+  for (guint64 i = 0; i < 3000; i++)
+    {
+      double state[STATE];
+      guint type;
+      reset_task (env, (guint) heldout, i);
+      CHECK (derl_env_get_state (env, state));
+      guint64 h = hash_state (state);
+      CHECK_MSG (!g_hash_table_contains (seen, &h), "test_heldout task %" G_GUINT64_FORMAT " is in another split", i);
+      CHECK (state[ST_TEMPLATE] < N_SEEN_TEMPLATES);
+      got |= 1u << (guint) state[ST_TASK];
+      if (i < 200)
+        CHECK (run_planner (env, (guint) heldout, i, &type) > 0);
+    }
+  CHECK_MSG (got == ((1u << 4) | (1u << 5)), "test_heldout task types 0x%x", got);
+  g_hash_table_destroy (seen);
+}
+END_TEST
+
 /* ---- (g) signals ---- */
 
 START_TEST (test_signals)
@@ -863,6 +910,7 @@ household_suite (void)
   tcase_add_test (tc, test_state_roundtrip);
   tcase_add_test (tc, test_splits_disjoint);
   tcase_add_test (tc, test_task_types);
+  tcase_add_test (tc, test_heldout_split);
   tcase_add_test (tc, test_signals);
   tcase_add_test (tc, test_ablations);
   tcase_add_test (tc, test_speed);

@@ -8,7 +8,7 @@ set -u
 top_builddir=$(cd "$top_builddir" && pwd) top_srcdir=$(cd "$top_srcdir" && pwd)
 RUN="$top_builddir/core/derl-run"
 INSPECT="$top_builddir/core/derl-inspect"
-QUICK="$top_srcdir/data/experiments/quickstart.ini"
+QUICK="$top_srcdir/data/experiments/cartpole-random.ini"
 T="$top_builddir/tests/tmp-$test_name-$$"
 rm -rf "$T" && mkdir -p "$T" || exit 99
 trap 'rm -rf "$T"' EXIT

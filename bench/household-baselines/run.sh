@@ -62,5 +62,5 @@ awk '{ k = $1 " " $2; n[k]++; w[k] += $4
      END { for (i = 1; i <= m; i++) { k = keys[i]; split(k, p, " ")
              printf "%-8s %-8s %8.1f", p[1], p[2], w[k] / n[k]
              for (c = 5; c <= 7; c++) { mu = s[k, c] / n[k]; sd = q[k, c] / n[k] - mu * mu
-                                        printf " %8.3f+-%.3f", mu, sd > 0 ? sqrt(sd) : 0 }
+                                        printf " %8.3f+-%.3f", mu, (sd > 0 ? sqrt(sd) : 0) }
              printf "\n" } }' "$rows"

@@ -24,7 +24,7 @@ success () { # RUN_DIR SPLIT SETTINGS...: greedy success rate of RUN_DIR's polic
   dir=$1 split=$2; shift 2
   "$top/core/derl-run" -q -o "$dir-$split" --set evaluate.policy="$dir/policy.ckpt" \
     --set evaluate.split="$split" --set evaluate.episodes=400 --set env.name=household "$@" \
-    "$top/data/experiments/quickstart.ini"
+    "$top/data/experiments/cartpole-random.ini"
   awk '/"success_rate"/ { gsub(/,/, "", $3); print $3 }' "$dir-$split/summary.json"
 }
 

@@ -21,4 +21,5 @@
 #include <derl/metrics.h>
 #include <derl/evaluate.h>
 #include <derl/train.h>
+#include <derl/bilevel.h>
 #undef DERL_INSIDE_DERL_H

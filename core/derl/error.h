@@ -51,6 +51,7 @@ typedef enum {
   DERL_RUN_ERROR_IO,
   DERL_RUN_ERROR_EXISTS,   /* the output directory already holds a run */
   DERL_RUN_ERROR_FAILED,
+  DERL_RUN_ERROR_CANCELLED, /* stopped on request (SIGINT, say) */
 } DerlRunError;
 
 G_END_DECLS

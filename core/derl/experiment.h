@@ -73,6 +73,12 @@ const DerlParams *derl_experiment_get_params (const DerlExperiment *experiment, 
 const DerlFeature *derl_experiment_get_feature (const DerlExperiment *experiment, DerlFeatureKind kind);
 
 /**
+ * derl_experiment_get_threads:
+ * Returns [experiment] threads, or the number of processors when it is 0.
+ */
+guint derl_experiment_get_threads (const DerlExperiment *experiment);
+
+/**
  * DERL_EXPERIMENT_MAX_PRIMITIVES:
  * The most primitives an experiment binds (g1 .. g16).
  */
@@ -111,6 +117,25 @@ const DerlFormula *derl_experiment_get_formula (const DerlExperiment *experiment
  * derl_experiment_get_feature() returns the backend picked.
  */
 const char *derl_experiment_get_backend_note (const DerlExperiment *experiment);
+
+/**
+ * DERL_EXPERIMENT_MAX_BASELINES:
+ * The most formulas [evaluate] baselines lists.
+ */
+#define DERL_EXPERIMENT_MAX_BASELINES 4
+
+/**
+ * derl_experiment_get_n_baselines:
+ * Returns how many formulas [evaluate] baselines lists (bilevel modes; 0
+ * otherwise).
+ */
+guint derl_experiment_get_n_baselines (const DerlExperiment *experiment);
+
+/**
+ * derl_experiment_get_baseline:
+ * Returns the @index-th formula of [evaluate] baselines, parsed and checked.
+ */
+const DerlFormula *derl_experiment_get_baseline (const DerlExperiment *experiment, guint index);
 
 /**
  * derl_experiment_to_data:

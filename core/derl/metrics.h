@@ -22,6 +22,13 @@ typedef struct _DerlMetrics DerlMetrics;
 DerlMetrics *derl_metrics_open (const char *path, GError **error);
 
 /**
+ * derl_metrics_open_append:
+ * Opens the existing log @path to append to it (a resumed run), or returns
+ * NULL with a %DERL_RUN_ERROR.
+ */
+DerlMetrics *derl_metrics_open_append (const char *path, GError **error);
+
+/**
  * derl_metrics_write:
  * @object: the event; it should carry an "event" member naming its kind
  *

@@ -134,6 +134,9 @@ typedef struct {
  * @plan: says what to collect for each update
  * @update: estimates advantages from @batch and updates @policy; fills
  *   @stats; FALSE with @error on failure (a non-finite loss, say)
+ * @set_reference: (nullable): for optimizers with a KL penalty to a
+ *   reference policy: makes a copy of @reference the reference from now on
+ *   (instead of the policy as it is at the first update)
  */
 typedef struct {
   gboolean (*create) (const DerlParams *params, gpointer *state, GError **error);
@@ -141,8 +144,9 @@ typedef struct {
   void (*plan) (gpointer state, DerlRolloutPlan *plan);
   gboolean (*update) (gpointer state, DerlPolicy *policy, const DerlBatch *batch,
                       const DerlUpdateContext *context, DerlStats *stats, GError **error);
+  gboolean (*set_reference) (gpointer state, const DerlPolicy *reference, GError **error);
   /*< private >*/
-  gpointer _reserved[8];
+  gpointer _reserved[7];
 } DerlOptimizerVTable;
 
 /**

@@ -96,6 +96,17 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DerlPolicy, derl_policy_free)
  */
 void derl_policy_set_threads (DerlPolicy *policy, guint n_threads);
 
+/**
+ * derl_policy_set_temperature:
+ * @temperature: positive; 1 is the network's own distribution
+ *
+ * From now on the actor's distribution is softmax (logits / @temperature):
+ * sampling, log-probabilities, entropies and gradients are those of the
+ * tempered distribution (greedy actions do not change).  Not stored in
+ * checkpoints; a clone keeps it.
+ */
+void derl_policy_set_temperature (DerlPolicy *policy, double temperature);
+
 /** derl_policy_get_config: Returns the policy's architecture. */
 const DerlPolicyConfig *derl_policy_get_config (const DerlPolicy *policy);
 

@@ -209,17 +209,19 @@ static const char *const household_signals[HH_N_SIGNALS] = { "progress", "explor
 
 /* ---- splits ---- */
 
-enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST_SEEN, SPLIT_TEST_UNSEEN, N_SPLITS };
+enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST_SEEN, SPLIT_TEST_UNSEEN, SPLIT_TEST_HELDOUT, N_SPLITS };
 
 /* The seen distribution's pool of indices: [0, 5M) is split 4:1 between
- * train (g % 5 != 4) and val (g % 5 == 4); test_seen takes [5M, 6M).
- * test_unseen has a family (stream) of its own. */
+ * train (g % 5 != 4) and val (g % 5 == 4); test_seen takes [5M, 6M) and
+ * test_heldout [6M, 7M).  test_unseen has a family (stream) of its own.
+ * test_heldout exists only when train_types leaves some type out. */
 #define HH_POOL 5000000u
 static const DerlEnvSplit household_splits[N_SPLITS] = {
   { "train", HH_POOL / 5 * 4 },
   { "val", HH_POOL / 5 },
   { "test_seen", 1000000 },
   { "test_unseen", 1000000 },
+  { "test_heldout", 1000000 },
 };
 
 #define HH_SEED G_GUINT64_CONSTANT (0x686f757365686f6c) /* "househol" */
@@ -281,8 +283,8 @@ typedef struct {
   double closed_fraction;
   gboolean onehot, memory;
   guint cand_size;                      /* HH_CAND_RELATIONAL or HH_CAND_ONEHOT */
-  guint8 types[2][N_TASK_TYPES];     /* [0]: train/val, [1]: test splits */
-  guint n_types[2];
+  guint8 types[3][N_TASK_TYPES];     /* [0]: train/val, [1]: test_seen/unseen, [2]: test_heldout */
+  guint n_types[3];
   HhWorld w;
   guint64 written;                   /* candidate rows holding non-zero values */
 } DerlHousehold;
@@ -429,7 +431,7 @@ hh_generate (DerlHousehold *self, guint split, guint64 index)
 {
   HhWorld *w = &self->w;
   guint family = split == SPLIT_TEST_UNSEEN ? FAMILY_UNSEEN : FAMILY_SEEN;
-  guint set = split == SPLIT_TRAIN || split == SPLIT_VAL ? 0 : 1;
+  guint set = split == SPLIT_TRAIN || split == SPLIT_VAL ? 0 : split == SPLIT_TEST_HELDOUT ? 2 : 1;
   guint16 type_slots[N_REC_TYPES] = { 0 };
   guint8 types[HH_MAX_RECEPTACLES];
   guint64 g;
@@ -442,6 +444,7 @@ hh_generate (DerlHousehold *self, guint split, guint64 index)
     case SPLIT_TRAIN: g = index / 4 * 5 + index % 4; break;
     case SPLIT_VAL: g = index * 5 + 4; break;
     case SPLIT_TEST_SEEN: g = HH_POOL + index; break;
+    case SPLIT_TEST_HELDOUT: g = HH_POOL + 1000000u + index; break;
     default: g = index; break;
     }
   derl_rng_init (&rng, HH_SEED, DERL_RNG_STREAM_PLUGIN, family, g, 0);
@@ -743,8 +746,10 @@ write_row (const DerlHousehold *self, const HhView *v, guint a, float *c)
           c[CF_OBJ_TYPE + w->obj_type[j]] = 1;
         else
           {
-            c[CF_OBJ_GOAL] = w->obj_type[j] == w->goal;
+            /* "a goal object still to place": one already where it must
+             * end (the first of pick_two's) reads as a distractor */
             c[CF_OBJ_FINAL] = is_final (w, v->need, j);
+            c[CF_OBJ_GOAL] = w->obj_type[j] == w->goal && !c[CF_OBJ_FINAL];
           }
         break;
       }
@@ -841,6 +846,10 @@ derl_household_create (const DerlParams *params, DerlEnvSpec *spec, gpointer *st
   if (!parse_types (params, "train_types", self->types[0], &self->n_types[0], error)
       || !parse_types (params, "test_types", self->types[1], &self->n_types[1], error))
     return FALSE;
+  /* test_heldout: the types train_types leaves out */
+  for (guint t = 0; t < N_TASK_TYPES; t++)
+    if (!memchr (self->types[0], (int) t, self->n_types[0]))
+      self->types[2][self->n_types[2]++] = (guint8) t;
 
   spec->obs_size = HH_OBS_SIZE;
   spec->n_actions = HH_N_ACTIONS;
@@ -848,7 +857,7 @@ derl_household_create (const DerlParams *params, DerlEnvSpec *spec, gpointer *st
   spec->max_steps = self->max_steps;
   spec->n_signals = HH_N_SIGNALS;
   spec->signals = household_signals;
-  spec->n_splits = N_SPLITS;
+  spec->n_splits = self->n_types[2] ? N_SPLITS : N_SPLITS - 1;
   spec->splits = household_splits;
   spec->state_size = HH_STATE_SIZE;
   *state = g_steal_pointer (&self);
@@ -1139,6 +1148,8 @@ static const char household_description[] =
   "  6-7 and putting each object in a held-out placement (*) half the time when one is\n"
   "  in the room; no other split uses those.  train and val draw task types from\n"
   "  train_types, test_seen and test_unseen from test_types (L2 when they differ).\n"
+  "  When train_types leaves types out, test_heldout (1M, g in [6M, 7M), seen\n"
+  "  layouts) holds tasks of exactly those types: L2 from the same run as L0/L1.\n"
   "Actions (40, the same catalog for every task):\n"
   "  0-15  goto receptacle slot i: any other existing receptacle\n"
   "  16    open the current receptacle: closable and closed\n"
@@ -1174,7 +1185,8 @@ static const char household_description[] =
   "    12 holds the lamp and the task is look_at_obj_in_light; 13 closed;\n"
   "    14 not visited yet; 15 not seen open yet; 16 known to hold a goal object not\n"
   "    yet where it must end (14-16 zero with memory=false)\n"
-  "   take: 17 the object is of the goal type; 18 it is already where it must end\n"
+  "   take: 17 the object is of the goal type and not yet where it must end; 18 it\n"
+  "    is already where it must end\n"
   "   19 achieves a subgoal: put: places a ready goal object in a target receptacle;\n"
   "    clean/heat/cool: gives the held goal object the state the task needs;\n"
   "    uselamp: switches the lamp on while holding a goal object\n"

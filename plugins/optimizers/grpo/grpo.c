@@ -262,8 +262,21 @@ grpo_update (gpointer state, DerlPolicy *policy, const DerlBatch *b, const DerlU
   return TRUE;
 }
 
+static gboolean
+grpo_set_reference (gpointer state, const DerlPolicy *reference, GError **error)
+{
+  Grpo *g = state;
+  DerlPolicy *copy = derl_policy_clone (reference, error);
+
+  if (!copy)
+    return FALSE;
+  derl_policy_free (g->reference);
+  g->reference = copy;
+  return TRUE;
+}
+
 static const DerlOptimizerVTable grpo_vtable = {
-  grpo_create, grpo_destroy, grpo_plan, grpo_update, { NULL }
+  grpo_create, grpo_destroy, grpo_plan, grpo_update, grpo_set_reference, { NULL }
 };
 
 static gboolean
@@ -274,7 +287,8 @@ grpo_init (DerlPlugin *plugin, GError **error)
     "whole episodes per update, the episodes of a group started from the same task;\n"
     "advantage A_i = (R_i - mean R) / (std R + adv_eps) within the group, applied to\n"
     "every decision of episode i; the clipped surrogate on r = pi / pi_old; a KL\n"
-    "penalty beta * k3 to a frozen reference policy (the policy at the first update),\n"
+    "penalty beta * k3 to a frozen reference policy (the policy at the first update,\n"
+    "or the one given with set_reference),\n"
     "k3 = exp(l_ref - l) - (l_ref - l) - 1; the loss averaged over the decisions of\n"
     "each minibatch (token-mean); update_epochs epochs of shuffled minibatches; Adam\n"
     "with gradient-norm clipping and linear learning-rate annealing.  No value head.\n"

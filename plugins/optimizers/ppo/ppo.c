@@ -320,7 +320,7 @@ ppo_update (gpointer state, DerlPolicy *policy, const DerlBatch *b, const DerlUp
 }
 
 static const DerlOptimizerVTable ppo_vtable = {
-  ppo_create, ppo_destroy, ppo_plan, ppo_update, { NULL }
+  ppo_create, ppo_destroy, ppo_plan, ppo_update, NULL, { NULL }
 };
 
 static gboolean

@@ -1,0 +1,691 @@
+/* derl - the bilevel DERL loop (DESIGN.md section 1).
+ *
+ * Each outer step samples [meta] group_size formulas from the
+ * Meta-Optimizer (uniformly under the grammar mask for random search),
+ * trains one inner policy per formula on the train split ([train]
+ * total_steps, fresh for derl and random, warm-started from the previous
+ * step's best for derl-pop) on a pool of worker threads, scores each by its
+ * greedy success on [train] eval_split, and updates the Meta-Optimizer with
+ * GRPO on those scores.  Then a fresh policy is trained with the best
+ * formula found and evaluated on [evaluate] splits.
+ *
+ * Every random number comes from a stream named by (seed, outer step,
+ * candidate): the inner runs' results do not depend on which worker runs
+ * them or when, and a run resumed from its last completed outer step ends
+ * as the uninterrupted run does (the cold start is deterministic and is
+ * redone; the Meta-Optimizer's parameters and Adam state come from
+ * meta.ckpt).  An outer step's lines reach formulas.jsonl and metrics.jsonl
+ * before state.json says the step is done; a resumed run drops the lines of
+ * unfinished steps. */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <glib/gstdio.h>
+#include "derl-private.h"
+
+typedef enum { MODE_DERL, MODE_DERL_POP, MODE_RANDOM, MODE_FIXED } Mode;
+
+static const char *const mode_names[] = { "derl", "derl-pop", "random", "fixed" };
+
+/* One inner training, run by a worker. */
+typedef struct {
+  const DerlExperiment *experiment;
+  guint index;
+  DerlFormula *formula;
+  guint64 seed;
+  const double *init;
+  gsize n_init;
+  const gint *cancel;
+  char *checkpoint;       /* derl-pop: where to keep the trained policy */
+  /* results */
+  DerlTrainSummary summary;
+  GError *error;
+  double seconds;
+  GAsyncQueue *done;
+} Candidate;
+
+typedef struct {
+  const DerlExperiment *experiment;
+  const char *dir;
+  Mode mode;
+  guint64 seed;
+  guint outer_steps, group_size, threads;
+  const gint *cancel;
+  DerlBackend *backend;
+  DerlMeta *meta;
+  DerlMetrics *metrics, *formulas;
+  /* the best so far */
+  char *best_formula;
+  double best_score;
+  guint best_step, best_candidate;
+  gboolean have_best;
+  guint done;             /* outer steps completed */
+  double inner_seconds, outer_seconds;
+  gint64 start;
+  void (*progress) (const DerlBilevelProgress *p, gpointer user_data);
+  gpointer user_data;
+} Bilevel;
+
+void
+derl_bilevel_summary_clear (DerlBilevelSummary *summary)
+{
+  g_clear_pointer (&summary->best_formula, g_free);
+  for (guint i = 0; i < summary->n_baselines; i++)
+    g_clear_pointer (&summary->baseline_formulas[i], g_free);
+  summary->n_baselines = 0;
+}
+
+static char *
+path_in (const Bilevel *b, const char *name)
+{
+  return g_build_filename (b->dir, name, NULL);
+}
+
+/* The inner run's seed: its own 53-bit number from (seed, step, candidate). */
+static guint64
+inner_seed (guint64 seed, guint step, guint candidate)
+{
+  DerlRng rng;
+  derl_rng_init (&rng, seed, DERL_RNG_STREAM_OUTER, step, candidate, 1);
+  return derl_rng_next_u64 (&rng) >> 11;
+}
+
+static void
+run_candidate (gpointer data, gpointer user_data)
+{
+  Candidate *c = data;
+  DerlTrainOptions options = { c->seed, c->formula, c->init, c->n_init, c->cancel };
+  gint64 t0 = g_get_monotonic_time ();
+
+  _derl_train (c->experiment, &options, NULL, NULL, NULL, c->checkpoint, &c->summary, &c->error);
+  c->seconds = (g_get_monotonic_time () - t0) / 1e6;
+  g_async_queue_push (c->done, c);
+}
+
+static void
+report (Bilevel *b, guint step, guint done_in_step)
+{
+  if (!b->progress)
+    return;
+  double elapsed = (g_get_monotonic_time () - b->start) / 1e6;
+  /* the outer steps of this invocation, and the final training as one more */
+  double units_done = (step - MIN (step, b->done)) + (double) done_in_step / b->group_size;
+  double units_total = (b->outer_steps - b->done) + 1.0;
+  DerlBilevelProgress p = { step, b->outer_steps, done_in_step, b->group_size, b->best_formula, b->best_score,
+                            elapsed, units_done > 0 ? elapsed * (units_total - units_done) / units_done : -1.0 };
+  b->progress (&p, b->user_data);
+}
+
+/* ---- state and resume ---- */
+
+static gboolean
+write_json (const char *path, JsonObject *o, GError **error)
+{
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = json_node_alloc ();
+  json_node_init_object (root, o);
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, TRUE);
+  g_autofree char *text = json_generator_to_data (gen, NULL);
+  g_autofree char *with_nl = g_strconcat (text, "\n", NULL);
+  if (!g_file_set_contents (path, with_nl, -1, error))
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+save_state (Bilevel *b, GError **error)
+{
+  g_autofree char *path = path_in (b, "state.json");
+  g_autoptr (JsonObject) o = json_object_new ();
+  json_object_set_string_member (o, "mode", mode_names[b->mode]);
+  json_object_set_int_member (o, "outer_steps_done", b->done);
+  if (b->have_best)
+    {
+      json_object_set_string_member (o, "best_formula", b->best_formula);
+      json_object_set_double_member (o, "best_score", b->best_score);
+      json_object_set_int_member (o, "best_step", b->best_step);
+      json_object_set_int_member (o, "best_candidate", b->best_candidate);
+    }
+  json_object_set_double_member (o, "inner_seconds", b->inner_seconds);
+  json_object_set_double_member (o, "outer_seconds", b->outer_seconds);
+  return write_json (path, o, error);
+}
+
+static gboolean
+load_state (Bilevel *b, GError **error)
+{
+  g_autofree char *path = path_in (b, "state.json");
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) err = NULL;
+
+  if (!json_parser_load_from_file (parser, path, &err))
+    {
+      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED, "%s: cannot resume: %s", path, err->message);
+      return FALSE;
+    }
+  JsonNode *root = json_parser_get_root (parser);
+  JsonObject *o = root && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+  if (!o || !json_object_has_member (o, "outer_steps_done")
+      || g_strcmp0 (json_object_get_string_member_with_default (o, "mode", ""), mode_names[b->mode]) != 0)
+    {
+      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
+                   "%s: cannot resume: not the state of a %s run", path, mode_names[b->mode]);
+      return FALSE;
+    }
+  gint64 done = json_object_get_int_member (o, "outer_steps_done");
+  if (done < 0 || done > b->outer_steps)
+    {
+      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
+                   "%s: cannot resume: outer_steps_done = %" G_GINT64_FORMAT " (the run has %u)", path, done,
+                   b->outer_steps);
+      return FALSE;
+    }
+  b->done = (guint) done;
+  if (json_object_has_member (o, "best_formula"))
+    {
+      b->best_formula = g_strdup (json_object_get_string_member (o, "best_formula"));
+      b->best_score = json_object_get_double_member (o, "best_score");
+      b->best_step = (guint) json_object_get_int_member (o, "best_step");
+      b->best_candidate = (guint) json_object_get_int_member (o, "best_candidate");
+      b->have_best = b->best_formula != NULL;
+    }
+  b->inner_seconds = json_object_get_double_member_with_default (o, "inner_seconds", 0);
+  b->outer_seconds = json_object_get_double_member_with_default (o, "outer_seconds", 0);
+  return TRUE;
+}
+
+/* Keeps the lines of @name that belong to completed outer steps (an
+ * "outer_step" member below @done) or to no step (the cold start); drops
+ * the others and any half-written line.  Then opens it to append. */
+static DerlMetrics *
+reopen_log (Bilevel *b, const char *name, GError **error)
+{
+  g_autofree char *path = path_in (b, name);
+  g_autofree char *text = NULL;
+  g_autoptr (GString) kept = g_string_new (NULL);
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    text = g_strdup ("");
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i]; i++)
+    {
+      if (!lines[i + 1])
+        break; /* the text after the last newline: nothing, or half a line */
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      if (!json_parser_load_from_data (parser, lines[i], -1, NULL))
+        continue;
+      JsonNode *root = json_parser_get_root (parser);
+      if (!root || !JSON_NODE_HOLDS_OBJECT (root))
+        continue;
+      JsonObject *o = json_node_get_object (root);
+      const char *event = json_object_get_string_member_with_default (o, "event", "");
+      if (json_object_has_member (o, "outer_step") ? json_object_get_int_member (o, "outer_step") < b->done
+                                                   : strcmp (event, "cold_start") == 0)
+        g_string_append_printf (kept, "%s\n", lines[i]);
+    }
+  if (!g_file_set_contents (path, kept->str, (gssize) kept->len, error))
+    return NULL;
+  return derl_metrics_open_append (path, error);
+}
+
+/* ---- the Meta-Optimizer ---- */
+
+/* The cold-start formulas: [meta] cold_start, or those installed with
+ * derl (a build tree's data/ when run from one). */
+static char *
+cold_start_path (const DerlParams *mp)
+{
+  const char *given = derl_params_get_string (mp, "cold_start");
+  if (given && *given)
+    return g_strdup (given);
+  g_autofree char *top = _derl_build_tree_top ();
+  if (top)
+    {
+      char *p = g_build_filename (top, "data", "formulas", "cold-start.txt", NULL);
+      if (g_file_test (p, G_FILE_TEST_EXISTS))
+        return p;
+      g_free (p);
+    }
+  return g_build_filename (DERL_PKGDATADIR, "formulas", "cold-start.txt", NULL);
+}
+
+static gboolean
+meta_init (Bilevel *b, GError **error)
+{
+  const DerlExperiment *e = b->experiment;
+  const DerlParams *mp = derl_experiment_get_params (e, "meta");
+  guint K = derl_experiment_get_n_primitives (e);
+  gboolean outcome_like[DERL_EXPERIMENT_MAX_PRIMITIVES];
+  const DerlFeature *opt = _derl_experiment_get_meta_optimizer (e);
+  g_autoptr (DerlParams) op = NULL;
+
+  for (guint i = 0; i < K; i++)
+    outcome_like[i] = derl_feature_get_primitive_vtable (derl_experiment_get_primitive (e, i))->outcome_like;
+  DerlMetaConfig c = { 0 };
+  c.backend = b->backend;
+  c.n_vars = K;
+  c.outcome_like = outcome_like;
+  c.max_tokens = (guint) derl_params_get_int (mp, "max_tokens");
+  c.group_size = b->group_size;
+  const char *const *hidden = derl_params_get_list (mp, "hidden");
+  for (c.n_hidden = 0; hidden[c.n_hidden]; c.n_hidden++)
+    c.hidden[c.n_hidden] = (guint) g_ascii_strtoull (hidden[c.n_hidden], NULL, 10);
+  c.temperature = derl_params_get_double (mp, "temperature");
+  c.seed = b->seed;
+  if (b->mode != MODE_RANDOM)
+    {
+      op = derl_params_new (derl_feature_get_params (opt));
+      g_autofree char *gs = g_strdup_printf ("%u", b->group_size);
+      g_autofree char *mb = g_strdup_printf ("%u", b->group_size * (c.max_tokens + 1));
+      const char *keys[][2] = {
+        { "n_groups", "1" }, { "group_size", gs }, { "minibatch_size", mb }, { "anneal_lr", "false" },
+        { "learning_rate", derl_params_get_text (mp, "learning_rate") },
+        { "update_epochs", derl_params_get_text (mp, "update_epochs") },
+        { "clip_coef", derl_params_get_text (mp, "clip_coef") }, { "beta", derl_params_get_text (mp, "beta") },
+      };
+      for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+        if (!derl_params_set (op, keys[i][0], keys[i][1], error))
+          return FALSE;
+      c.optimizer = derl_feature_get_optimizer_vtable (opt);
+      c.optimizer_params = op;
+    }
+  b->meta = _derl_meta_new (&c, error);
+  if (!b->meta)
+    return FALSE;
+  if (b->mode == MODE_RANDOM)
+    return TRUE;
+
+  /* The cold start, redone on resume: it is deterministic. */
+  g_autofree char *path = cold_start_path (mp);
+  DerlMetaColdStart cs;
+  gint64 t0 = g_get_monotonic_time ();
+  if (!_derl_meta_cold_start (b->meta, path, (guint) derl_params_get_int (mp, "cold_start_epochs"),
+                              derl_params_get_double (mp, "cold_start_lr"), &cs, error))
+    return FALSE;
+  double seconds = (g_get_monotonic_time () - t0) / 1e6;
+  if (b->done == 0)
+    {
+      b->outer_seconds += seconds;
+      g_autoptr (JsonObject) o = json_object_new ();
+      json_object_set_string_member (o, "event", "cold_start");
+      json_object_set_string_member (o, "file", path);
+      json_object_set_int_member (o, "formulas", cs.n_formulas);
+      json_object_set_int_member (o, "skipped", cs.n_skipped);
+      json_object_set_int_member (o, "tokens", cs.n_tokens);
+      json_object_set_double_member (o, "initial_nll", cs.initial_nll);
+      json_object_set_double_member (o, "final_nll", cs.final_nll);
+      json_object_set_double_member (o, "wall_seconds", seconds);
+      if (!derl_metrics_write (b->metrics, o, error))
+        return FALSE;
+    }
+  else
+    {
+      g_autofree char *ckpt = path_in (b, "meta.ckpt");
+      if (!_derl_meta_load (b->meta, ckpt, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- one outer step ---- */
+
+static gboolean
+outer_step (Bilevel *b, guint step, GError **error)
+{
+  const guint n = b->group_size;
+  g_autofree Candidate *cand = g_new0 (Candidate, n);
+  g_autofree DerlFormula **formulas = g_new0 (DerlFormula *, n);
+  g_autofree double *scores = g_new0 (double, n);
+  g_autoptr (GAsyncQueue) done = g_async_queue_new ();
+  g_autofree double *init = NULL;
+  gsize n_init = 0;
+  g_autofree char *pop = path_in (b, "pop.ckpt");
+  g_autofree char *inner_dir = path_in (b, "inner");
+  g_autoptr (JsonObject) o = NULL;
+  gboolean ok = FALSE;
+  DerlStats stats = { 0 };
+
+  gint64 t0 = g_get_monotonic_time ();
+  if (!_derl_meta_sample (b->meta, b->seed, step, b->mode == MODE_RANDOM, formulas, error))
+    return FALSE;
+  double gen_seconds = (g_get_monotonic_time () - t0) / 1e6;
+
+  if (b->mode == MODE_DERL_POP && step > 0)
+    {
+      g_autoptr (DerlPolicy) best = derl_policy_load (b->backend, pop, 1, NULL, error);
+      if (!best)
+        goto out;
+      n_init = derl_policy_n_parameters (best);
+      init = g_new (double, n_init);
+      derl_policy_get_parameters (best, init);
+    }
+  if (b->mode == MODE_DERL_POP && g_mkdir_with_parents (inner_dir, 0755) != 0)
+    {
+      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_IO, "%s: cannot create: %s", inner_dir, g_strerror (errno));
+      goto out;
+    }
+
+  /* The inner trainings, on the pool; results land in their candidate. */
+  t0 = g_get_monotonic_time ();
+  GThreadPool *pool = g_thread_pool_new (run_candidate, NULL, (gint) b->threads, FALSE, NULL);
+  for (guint i = 0; i < n; i++)
+    {
+      cand[i] = (Candidate) { b->experiment, i, formulas[i], inner_seed (b->seed, step, i), init, n_init, b->cancel,
+                              b->mode == MODE_DERL_POP ? g_strdup_printf ("%s/candidate-%u.ckpt", inner_dir, i)
+                                                       : NULL,
+                              { 0 }, NULL, 0, done };
+      g_thread_pool_push (pool, &cand[i], NULL);
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      g_async_queue_pop (done);
+      report (b, step, i + 1);
+    }
+  g_thread_pool_free (pool, FALSE, TRUE);
+  double inner = (g_get_monotonic_time () - t0) / 1e6;
+
+  for (guint i = 0; i < n; i++)
+    if (cand[i].error)
+      {
+        if (g_error_matches (cand[i].error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED))
+          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED,
+                       "stopped during outer step %u; %u outer steps are saved", step + 1, b->done);
+        else
+          g_propagate_prefixed_error (error, g_steal_pointer (&cand[i].error),
+                                      "outer step %u, candidate %u: ", step + 1, i + 1);
+        goto out;
+      }
+
+  /* Scores, the best, formulas.jsonl, in candidate order. */
+  guint step_best = 0;
+  double sum = 0, max = -1;
+  for (guint i = 0; i < n; i++)
+    {
+      scores[i] = cand[i].summary.eval.success_rate;
+      sum += scores[i];
+      if (scores[i] > max)
+        {
+          max = scores[i];
+          step_best = i;
+        }
+      g_autofree char *text = derl_formula_to_string (formulas[i]);
+      if (!b->have_best || scores[i] > b->best_score)
+        {
+          g_free (b->best_formula);
+          b->best_formula = g_strdup (text);
+          b->best_score = scores[i];
+          b->best_step = step;
+          b->best_candidate = i;
+          b->have_best = TRUE;
+        }
+      g_autoptr (JsonObject) line = json_object_new ();
+      json_object_set_int_member (line, "outer_step", step);
+      json_object_set_int_member (line, "candidate", i);
+      json_object_set_string_member (line, "formula", text);
+      json_object_set_boolean_member (line, "valid", TRUE);
+      json_object_set_double_member (line, "score", scores[i]);
+      json_object_set_double_member (line, "train_mean_return_20", cand[i].summary.final_mean_return_20);
+      json_object_set_int_member (line, "steps", (gint64) cand[i].summary.steps);
+      json_object_set_double_member (line, "inner_seconds", cand[i].seconds);
+      if (!derl_metrics_write (b->formulas, line, error))
+        goto out;
+    }
+
+  /* The Meta-Optimizer learns from the scores. */
+  t0 = g_get_monotonic_time ();
+  if (b->mode == MODE_DERL || b->mode == MODE_DERL_POP)
+    if (!_derl_meta_update (b->meta, scores, (double) step / b->outer_steps, b->seed, step, &stats, error))
+      goto out;
+  double update_seconds = (g_get_monotonic_time () - t0) / 1e6;
+  b->inner_seconds += inner;
+  b->outer_seconds += gen_seconds + update_seconds;
+
+  double mean = sum / n, var = 0;
+  for (guint i = 0; i < n; i++)
+    var += (scores[i] - mean) * (scores[i] - mean);
+  o = json_object_new ();
+  json_object_set_string_member (o, "event", "outer");
+  json_object_set_int_member (o, "outer_step", step);
+  json_object_set_double_member (o, "mean_score", mean);
+  json_object_set_double_member (o, "std_score", sqrt (var / n));
+  json_object_set_double_member (o, "max_score", max);
+  json_object_set_double_member (o, "best_score", b->best_score);
+  json_object_set_string_member (o, "best_formula", b->best_formula);
+  for (guint i = 0; i < stats.n; i++)
+    if (isfinite (stats.values[i]))
+      json_object_set_double_member (o, stats.names[i], stats.values[i]);
+  json_object_set_double_member (o, "generate_seconds", gen_seconds);
+  json_object_set_double_member (o, "update_seconds", update_seconds);
+  json_object_set_double_member (o, "inner_seconds", inner);
+  if (!derl_metrics_write (b->metrics, o, error))
+    goto out;
+
+  /* Saved in this order, so state.json never runs ahead of the rest. */
+  if (!derl_metrics_flush (b->formulas, error) || !derl_metrics_flush (b->metrics, error))
+    goto out;
+  if (b->mode == MODE_DERL || b->mode == MODE_DERL_POP)
+    {
+      g_autofree char *ckpt = path_in (b, "meta.ckpt");
+      if (!_derl_meta_save (b->meta, ckpt, error))
+        goto out;
+    }
+  if (b->mode == MODE_DERL_POP)
+    {
+      if (g_rename (cand[step_best].checkpoint, pop) != 0)
+        {
+          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_IO, "%s: cannot save: %s", pop, g_strerror (errno));
+          goto out;
+        }
+      for (guint i = 0; i < n; i++)
+        g_unlink (cand[i].checkpoint);
+    }
+  b->done = step + 1;
+  if (!save_state (b, error))
+    goto out;
+  ok = TRUE;
+
+out:
+  for (guint i = 0; i < n; i++)
+    {
+      derl_formula_free (formulas[i]);
+      g_free (cand[i].checkpoint);
+      g_clear_error (&cand[i].error);
+    }
+  return ok;
+}
+
+/* ---- the final policy and the results ---- */
+
+static gboolean
+write_results (Bilevel *b, const DerlBilevelSummary *s, GError **error)
+{
+  g_autofree char *path = path_in (b, "results.md");
+  g_autoptr (GString) t = g_string_new (NULL);
+  const DerlParams *ex = derl_experiment_get_params (b->experiment, "experiment");
+  const DerlParams *tr = derl_experiment_get_params (b->experiment, "train");
+
+  g_string_append_printf (t, "# %s, seed %" G_GINT64_FORMAT "\n\n", mode_names[b->mode],
+                          derl_params_get_int (ex, "seed"));
+  g_string_append_printf (t, "Formula: `%s`", s->best_formula);
+  if (b->mode != MODE_FIXED)
+    g_string_append_printf (t, " (validation success %.3f, outer step %u, candidate %u of %u outer steps x %u)",
+                            s->best_score, s->best_step + 1, s->best_candidate + 1, b->outer_steps, b->group_size);
+  g_string_append_printf (t, "\n\nFinal policy: %" G_GUINT64_FORMAT " steps, greedy evaluation:\n\n",
+                          s->final.steps);
+  g_string_append (t, "| split | episodes | success | return | length |\n|---|---|---|---|---|\n");
+  g_string_append_printf (t, "| %s | %u | %.3f | %.3f +- %.3f | %.1f |\n", derl_params_get_string (tr, "eval_split"),
+                          s->final.eval.n_episodes, s->final.eval.success_rate, s->final.eval.mean_return,
+                          s->final.eval.std_return, s->final.eval.mean_length);
+  for (guint i = 0; i < s->final.n_splits; i++)
+    {
+      const DerlEvalResult *r = &s->final.split_eval[i];
+      g_string_append_printf (t, "| %s | %u | %.3f | %.3f +- %.3f | %.1f |\n", s->final.splits[i], r->n_episodes,
+                              r->success_rate, r->mean_return, r->std_return, r->mean_length);
+    }
+  if (s->n_baselines)
+    {
+      g_string_append (t, "\nBeside the baselines, trained the same way (greedy success):\n\n| reward | ");
+      g_string_append (t, derl_params_get_string (tr, "eval_split"));
+      for (guint k = 0; k < s->final.n_splits; k++)
+        g_string_append_printf (t, " | %s", s->final.splits[k]);
+      g_string_append (t, " |\n|---|---");
+      for (guint k = 0; k < s->final.n_splits; k++)
+        g_string_append (t, "|---");
+      g_string_append (t, "|\n");
+      for (guint i = 0; i <= s->n_baselines; i++)
+        {
+          const DerlTrainSummary *r = i == 0 ? &s->final : &s->baselines[i - 1];
+          g_string_append_printf (t, "| %s`%s` | %.3f", i == 0 ? "found: " : "", i == 0 ? s->best_formula
+                                                                                        : s->baseline_formulas[i - 1],
+                                  r->eval.success_rate);
+          for (guint k = 0; k < r->n_splits; k++)
+            g_string_append_printf (t, " | %.3f", r->split_eval[k].success_rate);
+          g_string_append (t, " |\n");
+        }
+    }
+  g_string_append_printf (t, "\nWall time: %.1f s (inner trainings %.1f s, Meta-Optimizer %.2f s).\n", s->seconds,
+                          s->inner_seconds, s->outer_seconds);
+  return g_file_set_contents (path, t->str, (gssize) t->len, error);
+}
+
+static gboolean
+final_policy (Bilevel *b, DerlBilevelSummary *s, GError **error)
+{
+  const DerlExperiment *e = b->experiment;
+  guint K = derl_experiment_get_n_primitives (e);
+  const char *names[DERL_EXPERIMENT_MAX_PRIMITIVES];
+  g_autoptr (DerlFormula) formula = NULL;
+
+  for (guint i = 0; i < K; i++)
+    names[i] = derl_feature_get_name (derl_experiment_get_primitive (e, i));
+  if (b->mode == MODE_FIXED)
+    formula = NULL; /* the experiment's own */
+  else if (!(formula = derl_formula_parse (b->best_formula, -1, K, names, error)))
+    return FALSE;
+  s->best_formula = formula ? derl_formula_to_string (formula)
+                            : derl_formula_to_string (derl_experiment_get_formula (e));
+  g_autofree char *best_path = path_in (b, "best-formula.txt");
+  g_autofree char *best_text = g_strconcat (s->best_formula, "\n", NULL);
+  if (!g_file_set_contents (best_path, best_text, -1, error))
+    return FALSE;
+  report (b, b->outer_steps, 0);
+  DerlTrainOptions options = { b->seed, formula, NULL, 0, b->cancel };
+  g_autofree char *ckpt = path_in (b, "policy.ckpt");
+  gint64 t0 = g_get_monotonic_time ();
+  if (!_derl_train (e, &options, b->metrics, NULL, NULL, ckpt, &s->final, error))
+    return FALSE;
+  /* The baselines, trained the same way, for the comparison. */
+  for (guint i = 0; i < derl_experiment_get_n_baselines (e); i++)
+    {
+      DerlTrainOptions bo = { b->seed, derl_experiment_get_baseline (e, i), NULL, 0, b->cancel };
+      s->baseline_formulas[i] = derl_formula_to_string (bo.formula);
+      s->n_baselines = i + 1;
+      if (!_derl_train (e, &bo, NULL, NULL, NULL, NULL, &s->baselines[i], error))
+        return FALSE;
+      g_autoptr (JsonObject) o = json_object_new ();
+      json_object_set_string_member (o, "event", "baseline");
+      json_object_set_string_member (o, "formula", s->baseline_formulas[i]);
+      json_object_set_double_member (o, "eval_success_rate", s->baselines[i].eval.success_rate);
+      for (guint k = 0; k < s->baselines[i].n_splits; k++)
+        {
+          g_autofree char *key = g_strdup_printf ("%s_success_rate", s->baselines[i].splits[k]);
+          json_object_set_double_member (o, key, s->baselines[i].split_eval[k].success_rate);
+        }
+      if (!derl_metrics_write (b->metrics, o, error))
+        return FALSE;
+    }
+  b->inner_seconds += (g_get_monotonic_time () - t0) / 1e6;
+  return TRUE;
+}
+
+static Mode
+mode_of (const DerlExperiment *e)
+{
+  const char *m = derl_params_get_string (derl_experiment_get_params (e, "experiment"), "mode");
+  for (guint i = 0; i < G_N_ELEMENTS (mode_names); i++)
+    if (strcmp (m, mode_names[i]) == 0)
+      return (Mode) i;
+  return MODE_FIXED;
+}
+
+gboolean
+derl_bilevel_run (const DerlExperiment *experiment, const char *dir, gboolean resume, guint threads,
+                  const gint *cancel, void (*progress) (const DerlBilevelProgress *p, gpointer user_data),
+                  gpointer user_data, DerlBilevelSummary *summary, GError **error)
+{
+  const DerlParams *mp = derl_experiment_get_params (experiment, "meta");
+  Bilevel b = { 0 };
+  gboolean ok = FALSE;
+
+  g_return_val_if_fail (experiment != NULL && dir != NULL && summary != NULL, FALSE);
+  *summary = (DerlBilevelSummary) { 0 };
+  b.experiment = experiment;
+  b.dir = dir;
+  b.mode = mode_of (experiment);
+  b.seed = (guint64) derl_params_get_int (derl_experiment_get_params (experiment, "experiment"), "seed");
+  b.outer_steps = b.mode == MODE_FIXED ? 0 : (guint) derl_params_get_int (mp, "outer_steps");
+  b.group_size = b.mode == MODE_FIXED ? 1 : (guint) derl_params_get_int (mp, "group_size");
+  b.threads = MAX (threads, 1);
+  b.cancel = cancel;
+  b.progress = progress;
+  b.user_data = user_data;
+  b.start = g_get_monotonic_time ();
+  b.best_score = NAN;
+
+  g_autofree char *mpath = path_in (&b, "metrics.jsonl");
+  g_autofree char *fpath = path_in (&b, "formulas.jsonl");
+  if (resume)
+    {
+      if (!load_state (&b, error) || !(b.metrics = reopen_log (&b, "metrics.jsonl", error))
+          || !(b.formulas = reopen_log (&b, "formulas.jsonl", error)))
+        goto out;
+    }
+  else if (!(b.metrics = derl_metrics_open (mpath, error)) || !(b.formulas = derl_metrics_open (fpath, error)))
+    goto out;
+  summary->resumed_from = b.done;
+
+  if (b.mode != MODE_FIXED)
+    {
+      const DerlFeature *bf = derl_experiment_get_feature (experiment, DERL_FEATURE_BACKEND);
+      b.backend = derl_backend_new (bf, derl_experiment_get_params (experiment, "backend"), error);
+      if (!b.backend || !meta_init (&b, error))
+        goto out;
+    }
+  for (guint step = b.done; step < b.outer_steps; step++)
+    {
+      if (cancel && g_atomic_int_get (cancel))
+        {
+          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED, "stopped after %u outer steps", b.done);
+          goto out;
+        }
+      report (&b, step, 0);
+      if (!outer_step (&b, step, error))
+        goto out;
+    }
+
+  if (!final_policy (&b, summary, error))
+    goto out;
+  summary->outer_steps = b.done;
+  summary->best_score = b.mode == MODE_FIXED ? NAN : b.best_score;
+  summary->best_step = b.best_step;
+  summary->best_candidate = b.best_candidate;
+  summary->inner_seconds = b.inner_seconds;
+  summary->outer_seconds = b.outer_seconds;
+  summary->seconds = (g_get_monotonic_time () - b.start) / 1e6;
+  if (!write_results (&b, summary, error))
+    goto out;
+  ok = TRUE;
+
+out:
+  if (b.metrics && !derl_metrics_close (b.metrics, ok ? error : NULL))
+    ok = FALSE;
+  if (b.formulas && !derl_metrics_close (b.formulas, ok ? error : NULL))
+    ok = FALSE;
+  _derl_meta_free (b.meta);
+  derl_backend_free (b.backend);
+  g_free (b.best_formula);
+  return ok;
+}
