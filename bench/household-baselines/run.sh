@@ -19,6 +19,7 @@ budgets=${1:-150000 600000}
 seeds=${2:-1 2 3}
 methods=${3:-outcome avg}
 top=$(cd "$(dirname "$0")/../.." && pwd)
+run=${DERL_RUN:-$top/core/derl-run}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 l2="env.train_types=pick_and_place,look_at_obj_in_light,pick_clean_then_place,pick_heat_then_place"
@@ -40,8 +41,8 @@ for method in $methods; do
   for budget in $budgets; do
     for seed in $seeds; do
       all="$out/$method-$budget-$seed-all" held="$out/$method-$budget-$seed-l2"
-      "$top/core/derl-run" -q -o "$all" --seed "$seed" --set train.total_steps="$budget" "$ini"
-      "$top/core/derl-run" -q -o "$held" --seed "$seed" --set train.total_steps="$budget" \
+      "$run" -q -o "$all" --seed "$seed" --set train.total_steps="$budget" "$ini"
+      "$run" -q -o "$held" --seed "$seed" --set train.total_steps="$budget" \
         --set "$l2" --set "$l2test" --set evaluate.splits=test_seen "$ini"
       wall=$(awk -v a="$(member "$all" wall_seconds)" -v b="$(member "$held" wall_seconds)" \
         'BEGIN { printf "%.1f", (a + b) / 2 }')
