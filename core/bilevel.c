@@ -62,6 +62,7 @@ typedef struct {
   guint best_step, best_candidate;
   gboolean have_best;
   guint done;             /* outer steps completed */
+  guint done_at_start;    /* ... when this invocation started */
   double inner_seconds, outer_seconds;
   gint64 start;
   void (*progress) (const DerlBilevelProgress *p, gpointer user_data);
@@ -96,7 +97,8 @@ static void
 run_candidate (gpointer data, gpointer user_data)
 {
   Candidate *c = data;
-  DerlTrainOptions options = { c->seed, c->formula, c->init, c->n_init, c->cancel };
+  /* scored on [train] eval_split only: [evaluate] splits are for the final policy */
+  DerlTrainOptions options = { c->seed, c->formula, c->init, c->n_init, c->cancel, TRUE };
   gint64 t0 = g_get_monotonic_time ();
 
   _derl_train (c->experiment, &options, NULL, NULL, NULL, c->checkpoint, &c->summary, &c->error);
@@ -111,8 +113,8 @@ report (Bilevel *b, guint step, guint done_in_step)
     return;
   double elapsed = (g_get_monotonic_time () - b->start) / 1e6;
   /* the outer steps of this invocation, and the final training as one more */
-  double units_done = (step - MIN (step, b->done)) + (double) done_in_step / b->group_size;
-  double units_total = (b->outer_steps - b->done) + 1.0;
+  double units_done = (step - MIN (step, b->done_at_start)) + (double) done_in_step / b->group_size;
+  double units_total = (b->outer_steps - b->done_at_start) + 1.0;
   DerlBilevelProgress p = { step, b->outer_steps, done_in_step, b->group_size, b->best_formula, b->best_score,
                             elapsed, units_done > 0 ? elapsed * (units_total - units_done) / units_done : -1.0 };
   b->progress (&p, b->user_data);
@@ -161,6 +163,12 @@ load_state (Bilevel *b, GError **error)
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) err = NULL;
 
+  /* Stopped before its first outer step was saved: start over in place. */
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      b->done = 0;
+      return TRUE;
+    }
   if (!json_parser_load_from_file (parser, path, &err))
     {
       g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED, "%s: cannot resume: %s", path, err->message);
@@ -223,7 +231,7 @@ reopen_log (Bilevel *b, const char *name, GError **error)
       JsonObject *o = json_node_get_object (root);
       const char *event = json_object_get_string_member_with_default (o, "event", "");
       if (json_object_has_member (o, "outer_step") ? json_object_get_int_member (o, "outer_step") < b->done
-                                                   : strcmp (event, "cold_start") == 0)
+                                                   : strcmp (event, "cold_start") == 0 && b->done > 0)
         g_string_append_printf (kept, "%s\n", lines[i]);
     }
   if (!g_file_set_contents (path, kept->str, (gssize) kept->len, error))
@@ -538,7 +546,8 @@ write_results (Bilevel *b, const DerlBilevelSummary *s, GError **error)
       for (guint i = 0; i <= s->n_baselines; i++)
         {
           const DerlTrainSummary *r = i == 0 ? &s->final : &s->baselines[i - 1];
-          g_string_append_printf (t, "| %s`%s` | %.3f", i == 0 ? "found: " : "", i == 0 ? s->best_formula
+          g_string_append_printf (t, "| %s`%s` | %.3f", i > 0 ? "" : b->mode == MODE_FIXED ? "given: " : "found: ",
+                                  i == 0 ? s->best_formula
                                                                                         : s->baseline_formulas[i - 1],
                                   r->eval.success_rate);
           for (guint k = 0; k < r->n_splits; k++)
@@ -572,7 +581,7 @@ final_policy (Bilevel *b, DerlBilevelSummary *s, GError **error)
   if (!g_file_set_contents (best_path, best_text, -1, error))
     return FALSE;
   report (b, b->outer_steps, 0);
-  DerlTrainOptions options = { b->seed, formula, NULL, 0, b->cancel };
+  DerlTrainOptions options = { b->seed, formula, NULL, 0, b->cancel, FALSE };
   g_autofree char *ckpt = path_in (b, "policy.ckpt");
   gint64 t0 = g_get_monotonic_time ();
   if (!_derl_train (e, &options, b->metrics, NULL, NULL, ckpt, &s->final, error))
@@ -580,7 +589,7 @@ final_policy (Bilevel *b, DerlBilevelSummary *s, GError **error)
   /* The baselines, trained the same way, for the comparison. */
   for (guint i = 0; i < derl_experiment_get_n_baselines (e); i++)
     {
-      DerlTrainOptions bo = { b->seed, derl_experiment_get_baseline (e, i), NULL, 0, b->cancel };
+      DerlTrainOptions bo = { b->seed, derl_experiment_get_baseline (e, i), NULL, 0, b->cancel, FALSE };
       s->baseline_formulas[i] = derl_formula_to_string (bo.formula);
       s->n_baselines = i + 1;
       if (!_derl_train (e, &bo, NULL, NULL, NULL, NULL, &s->baselines[i], error))
@@ -646,6 +655,7 @@ derl_bilevel_run (const DerlExperiment *experiment, const char *dir, gboolean re
   else if (!(b.metrics = derl_metrics_open (mpath, error)) || !(b.formulas = derl_metrics_open (fpath, error)))
     goto out;
   summary->resumed_from = b.done;
+  b.done_at_start = b.done;
 
   if (b.mode != MODE_FIXED)
     {

@@ -399,7 +399,29 @@ describe (const DerlRegistry *registry, const char *name)
     return describe_plugin (registry, p);
   if (derl_experiment_get_core_specs (name))
     return describe_group (name);
-  if (strcmp (name, "primitives") == 0 && !opt_json)
+  if (strcmp (name, "primitives") == 0 && opt_json)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "group");
+      json_builder_add_string_value (b, "primitives");
+      json_builder_set_member_name (b, "max_variables");
+      json_builder_add_int_value (b, DERL_EXPERIMENT_MAX_PRIMITIVES);
+      json_builder_set_member_name (b, "primitives");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < derl_registry_get_n_features (registry); i++)
+        {
+          const DerlFeature *pf = derl_registry_get_feature (registry, i);
+          if (derl_feature_get_kind (pf) == DERL_FEATURE_PRIMITIVE)
+            json_builder_add_string_value (b, derl_feature_get_name (pf));
+        }
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+      g_autoptr (JsonNode) root = json_builder_get_root (b);
+      print_json (root);
+      return EXIT_OK;
+    }
+  if (strcmp (name, "primitives") == 0)
     {
       printf ("experiment group [primitives] (see derl-experiment(5))\n\n"
               "Keys g1, g2, ... (up to g%d, numbered without gaps), each naming a primitive\n"

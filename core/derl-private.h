@@ -75,6 +75,7 @@ typedef struct {
   const double *init;
   gsize n_init;
   const gint *cancel;
+  gboolean skip_splits; /* no evaluation on [evaluate] splits at the end */
 } DerlTrainOptions;
 gboolean _derl_train (const DerlExperiment *experiment, const DerlTrainOptions *options, DerlMetrics *metrics,
                       void (*progress) (guint64 done, guint64 total, gpointer user_data), gpointer user_data,
@@ -103,8 +104,9 @@ DerlMeta *_derl_meta_new (const DerlMetaConfig *config, GError **error);
 void _derl_meta_free (DerlMeta *meta);
 DerlFormulaGrammar *_derl_meta_get_grammar (DerlMeta *meta);
 DerlPolicy *_derl_meta_get_policy (DerlMeta *meta);
-/* Supervised warm start on the formulas of @path (cross-entropy, full
- * batch, @epochs Adam steps); the result becomes the optimizer's reference. */
+/* Supervised warm start on the formulas of @path (cross-entropy, @epochs
+ * passes over their tokens, one Adam step per chunk of max_rows tokens);
+ * the result becomes the optimizer's reference. */
 gboolean _derl_meta_cold_start (DerlMeta *meta, const char *path, guint epochs, double lr,
                                 DerlMetaColdStart *result, GError **error);
 /* Samples group_size formulas under the grammar mask, sequence i from the

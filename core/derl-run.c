@@ -35,7 +35,7 @@ parse_options (Options *o, int *argc, char ***argv, GError **error)
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &o->output,
       "Run directory to create (default: runs/NAME-N, the first free N)", "DIR" },
     { "resume", 0, 0, G_OPTION_ARG_FILENAME, &o->resume,
-      "Continue the interrupted derl, derl-pop or random run in DIR (no EXPERIMENT.ini)", "DIR" },
+      "Continue the interrupted derl, derl-pop, random or fixed run in DIR (no EXPERIMENT.ini)", "DIR" },
     { "seed", 's', 0, G_OPTION_ARG_STRING, &o->seed, "Same as --set experiment.seed=N", "N" },
     { "threads", 'j', 0, G_OPTION_ARG_STRING, &o->threads, "Same as --set experiment.threads=N", "N" },
     { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->sets,
@@ -480,7 +480,9 @@ print_comparison (const DerlExperiment *e, const DerlBilevelSummary *s)
   for (guint i = 0; i <= s->n_baselines; i++)
     {
       const DerlTrainSummary *r = i == 0 ? &s->final : &s->baselines[i - 1];
-      g_autofree char *name = i == 0 ? g_strdup_printf ("found: %s", s->best_formula)
+      const char *mode = derl_params_get_string (derl_experiment_get_params (e, "experiment"), "mode");
+      g_autofree char *name = i == 0 ? g_strdup_printf ("%s: %s", strcmp (mode, "fixed") == 0 ? "given" : "found",
+                                                        s->best_formula)
                                      : g_strdup (s->baseline_formulas[i - 1]);
       printf ("    %-*s %11.1f%%", width, name, 100.0 * r->eval.success_rate);
       for (guint k = 0; k < r->n_splits; k++)

@@ -80,7 +80,9 @@ static const DerlParamSpec meta_specs[] = {
   DERL_PARAM_STRING ("cold_start", "",
                      "the formulas of the supervised warm start, one per line; empty: those installed "
                      "with derl (formulas/cold-start.txt)"),
-  DERL_PARAM_INT_RANGE ("cold_start_epochs", "200", 0, 100000, "full-batch Adam steps of the warm start"),
+  DERL_PARAM_INT_RANGE ("cold_start_epochs", "200", 0, 100000,
+                        "passes of the warm start over the cold-start formulas' tokens, one Adam step per batch "
+                        "of tokens"),
   DERL_PARAM_DOUBLE_RANGE ("cold_start_lr", "3e-3", 0, 1, "the warm start's learning rate"),
   DERL_PARAM_END
 };

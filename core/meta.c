@@ -307,8 +307,9 @@ _derl_meta_cold_start (DerlMeta *m, const char *path, guint epochs, double lr, D
   DerlDecisions d = { N, (const float *) obs->data, NULL, (const guint8 *) mask->data };
   derl_policy_inputs_upload (in, &d);
 
-  /* Cross-entropy of the formulas' tokens, full batch: the gradient of
-   * -(1/M) sum log p(token) with respect to each row's log-probability. */
+  /* Cross-entropy of the formulas' tokens: the gradient of -(1/N) sum
+   * log p(token) with respect to each row's log-probability, one Adam step
+   * per chunk of the policy's max_rows tokens. */
   guint M = MIN (N, derl_policy_get_max_rows (m->policy));
   g_autofree guint32 *rows = g_new (guint32, M);
   g_autofree double *logp = g_new (double, M);

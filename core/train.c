@@ -660,7 +660,7 @@ _derl_train (const DerlExperiment *experiment, const DerlTrainOptions *options, 
   summary->seconds = (g_get_monotonic_time () - start) / 1e6;
   if (!evaluate (&t, metrics, &summary->eval, error))
     goto out;
-  if (!evaluate_splits (&t, metrics, summary, error))
+  if (!(options && options->skip_splits) && !evaluate_splits (&t, metrics, summary, error))
     goto out;
   if (checkpoint)
     {

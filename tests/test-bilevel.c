@@ -180,7 +180,7 @@ stop_at (const DerlBilevelProgress *p, gpointer user_data)
 /* Stopped during an outer step, then resumed: the run ends as the
  * uninterrupted one, and nothing of the unfinished step stays behind. */
 static void
-check_resume (const char *mode)
+check_resume_at (const char *mode, guint at_step)
 {
   char *text = g_strdup_printf (SMALL ("%s"), mode);
   DerlExperiment *e = load (text);
@@ -188,18 +188,25 @@ check_resume (const char *mode)
   DerlBilevelSummary sa, sb;
   GError *error = NULL;
   gint cancel = 0;
-  Stopper stopper = { &cancel, 1 };
+  Stopper stopper = { &cancel, at_step };
 
   run (e, a, FALSE, 2, NULL, &sa);
   ck_assert (!derl_bilevel_run (e, b, FALSE, 2, &cancel, stop_at, &stopper, &sb, &error));
   ck_assert_msg (g_error_matches (error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED), "%s", error->message);
   g_clear_error (&error);
   derl_bilevel_summary_clear (&sb);
-  char *state = read_file (b, "state.json");
-  ck_assert_msg (strstr (state, "\"outer_steps_done\" : 1"), "%s", state);
-  g_free (state);
+  char *state_path = g_build_filename (b, "state.json", NULL);
+  if (at_step == 0)
+    ck_assert (!g_file_test (state_path, G_FILE_TEST_EXISTS));
+  else
+    {
+      char *state = read_file (b, "state.json");
+      ck_assert_msg (strstr (state, "\"outer_steps_done\" : 1"), "%s", state);
+      g_free (state);
+    }
+  g_free (state_path);
   run (e, b, TRUE, 1, NULL, &sb);
-  ck_assert_uint_eq (sb.resumed_from, 1);
+  ck_assert_uint_eq (sb.resumed_from, at_step);
   char *fa = read_log (a, "formulas.jsonl"), *fb = read_log (b, "formulas.jsonl");
   char *ma = read_log (a, "metrics.jsonl"), *mb = read_log (b, "metrics.jsonl");
   ck_assert_str_eq (fa, fb);
@@ -222,9 +229,22 @@ check_resume (const char *mode)
   derl_experiment_free (e);
 }
 
+static void
+check_resume (const char *mode)
+{
+  check_resume_at (mode, 1);
+}
+
 START_TEST (test_resume_derl)
 {
   check_resume ("derl");
+}
+END_TEST
+
+/* Stopped before its first outer step was saved: resumed, it starts over. */
+START_TEST (test_resume_before_first_step)
+{
+  check_resume_at ("derl", 0);
 }
 END_TEST
 
@@ -341,6 +361,7 @@ bilevel_suite (void)
   tcase_add_test (tc, test_threads_same_numbers);
   tcase_add_test (tc, test_resume_derl);
   tcase_add_test (tc, test_resume_derl_pop);
+  tcase_add_test (tc, test_resume_before_first_step);
   tcase_add_test (tc, test_resume_random);
   tcase_add_test (tc, test_fixed);
   tcase_add_test (tc, test_bad_experiments);
