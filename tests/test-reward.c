@@ -225,6 +225,20 @@ START_TEST (test_binding)
 }
 END_TEST
 
+/* Loads a training experiment; under `make check-valgrind` (DERL_TEST_SHORT
+ * set) with a short budget: the mechanics, not the learning, are under test
+ * here. */
+static DerlExperiment *
+load (const char *text)
+{
+  static const char *const short_run[] = { "train.total_steps=1500", "train.eval_episodes=4", NULL };
+  GError *error = NULL;
+  DerlExperiment *e = derl_experiment_load_data (registry, text, strlen (text), "t.ini",
+                                                 g_getenv ("DERL_TEST_SHORT") ? short_run : NULL, &error);
+  ck_assert_msg (e != NULL, "%s", error ? error->message : "");
+  return e;
+}
+
 /* Trains; returns the metrics log without timing members (and without the
  * reward members when @strip_reward). */
 static char *
@@ -259,8 +273,8 @@ train (DerlExperiment *e, const char *name, gboolean strip_reward, DerlTrainSumm
  * same to the last bit. */
 START_TEST (test_outcome_formula_is_native_reward)
 {
-  DerlExperiment *native = derl_test_experiment (registry, SMALL_RUN);
-  DerlExperiment *outcome = derl_test_experiment (registry, SMALL_RUN "[primitives]\ng1 = success\n"
+  DerlExperiment *native = load (SMALL_RUN);
+  DerlExperiment *outcome = load (SMALL_RUN "[primitives]\ng1 = success\n"
                                                                       "[reward]\nformula = g1\n");
   DerlTrainSummary a, b;
   char *la = train (native, "native.jsonl", TRUE, &a);
@@ -284,8 +298,8 @@ START_TEST (test_shaped_formula)
 {
   const char *text = SMALL_RUN "[primitives]\ng1 = success\ng2 = early\ng3 = mid\ng4 = late\n"
                                "[reward]\nformula = (g1 + g2 + g3 + g4) / 4\n";
-  DerlExperiment *e = derl_test_experiment (registry, text);
-  DerlExperiment *native = derl_test_experiment (registry, SMALL_RUN);
+  DerlExperiment *e = load (text);
+  DerlExperiment *native = load (SMALL_RUN);
   DerlTrainSummary a, b, c;
   char *la = train (e, "a.jsonl", FALSE, &a), *lb = train (e, "b.jsonl", FALSE, &b);
   char *ln = train (native, "n.jsonl", TRUE, &c);
@@ -305,7 +319,7 @@ END_TEST
  * failed episode: those score 0 and are counted, and training goes on. */
 START_TEST (test_non_finite_formula_counted)
 {
-  DerlExperiment *e = derl_test_experiment (registry, SMALL_RUN "[primitives]\ng1 = success\n"
+  DerlExperiment *e = load (SMALL_RUN "[primitives]\ng1 = success\n"
                                                                 "[reward]\nformula = g1 / g1\n");
   DerlTrainSummary s;
   char *log = train (e, "nf.jsonl", FALSE, &s);
@@ -332,7 +346,7 @@ END_TEST
 /* [evaluate] splits: one final greedy evaluation per split. */
 START_TEST (test_final_splits)
 {
-  DerlExperiment *e = derl_test_experiment (registry, SMALL_RUN "[evaluate]\nsplits = test_seen, test_unseen\n"
+  DerlExperiment *e = load (SMALL_RUN "[evaluate]\nsplits = test_seen, test_unseen\n"
                                                                 "episodes = 30\n");
   DerlTrainSummary s;
   char *log = train (e, "splits.jsonl", FALSE, &s);
