@@ -17,12 +17,7 @@ static char *tmpdir;
 static void
 setup (void)
 {
-  registry = derl_test_registry ();
-  derl_registry_add_path (registry, DERL_TEST_PLUGIN_DIR "/envs/household");
-  derl_registry_add_path (registry, DERL_TEST_PLUGIN_DIR "/optimizers/grpo");
-  derl_registry_add_path (registry, DERL_TEST_PLUGIN_DIR "/optimizers/ppo");
-  derl_registry_add_path (registry, DERL_TEST_PLUGIN_DIR "/primitives/agentic");
-  derl_registry_scan (registry);
+  registry = derl_test_registry_rewards ();
   tmpdir = g_dir_make_tmp ("derl-bilevel-XXXXXX", NULL);
 }
 
@@ -68,11 +63,7 @@ load (const char *text)
 {
   static const char *const short_run[] = { "train.total_steps=400", "train.eval_episodes=4", "evaluate.episodes=4",
                                            NULL };
-  GError *error = NULL;
-  DerlExperiment *e = derl_experiment_load_data (registry, text, strlen (text), "t.ini",
-                                                 g_getenv ("DERL_TEST_SHORT") ? short_run : NULL, &error);
-  ck_assert_msg (e != NULL, "%s", error ? error->message : "");
-  return e;
+  return derl_test_experiment_short (registry, text, short_run);
 }
 
 static char *

@@ -16,13 +16,7 @@ static char *tmpdir;
 static void
 setup (void)
 {
-  registry = derl_test_registry ();
-  derl_registry_add_path (registry, DERL_TEST_PLUGIN_DIR "/envs/household");
-  derl_registry_add_path (registry, DERL_TEST_PLUGIN_DIR "/optimizers/grpo");
-  derl_registry_add_path (registry, DERL_TEST_PLUGIN_DIR "/optimizers/ppo");
-  derl_registry_add_path (registry, DERL_TEST_PLUGIN_DIR "/primitives/agentic");
-  derl_registry_add_path (registry, DERL_TEST_PLUGIN_DIR "/primitives/math");
-  derl_registry_scan (registry);
+  registry = derl_test_registry_rewards ();
   tmpdir = g_dir_make_tmp ("derl-reward-XXXXXX", NULL);
 }
 
@@ -232,11 +226,7 @@ static DerlExperiment *
 load (const char *text)
 {
   static const char *const short_run[] = { "train.total_steps=1500", "train.eval_episodes=4", NULL };
-  GError *error = NULL;
-  DerlExperiment *e = derl_experiment_load_data (registry, text, strlen (text), "t.ini",
-                                                 g_getenv ("DERL_TEST_SHORT") ? short_run : NULL, &error);
-  ck_assert_msg (e != NULL, "%s", error ? error->message : "");
-  return e;
+  return derl_test_experiment_short (registry, text, short_run);
 }
 
 /* Trains; returns the metrics log without timing members (and without the

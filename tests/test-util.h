@@ -30,6 +30,33 @@ derl_test_registry_with_backends (void)
   return r;
 }
 
+/* derl_test_registry() and the build tree's household env, both
+ * optimizers and both primitive plugins: what reward and bilevel tests use. */
+static inline DerlRegistry *
+derl_test_registry_rewards (void)
+{
+  DerlRegistry *r = derl_test_registry ();
+  derl_registry_add_path (r, DERL_TEST_PLUGIN_DIR "/envs/household");
+  derl_registry_add_path (r, DERL_TEST_PLUGIN_DIR "/optimizers/grpo");
+  derl_registry_add_path (r, DERL_TEST_PLUGIN_DIR "/optimizers/ppo");
+  derl_registry_add_path (r, DERL_TEST_PLUGIN_DIR "/primitives/agentic");
+  derl_registry_add_path (r, DERL_TEST_PLUGIN_DIR "/primitives/math");
+  derl_registry_scan (r);
+  return r;
+}
+
+/* Loads experiment text that must be valid, with @short_run (NULL-terminated
+ * overrides) applied when DERL_TEST_SHORT is set (`make check-valgrind`). */
+static inline DerlExperiment *
+derl_test_experiment_short (DerlRegistry *registry, const char *text, const char *const *short_run)
+{
+  GError *error = NULL;
+  DerlExperiment *e = derl_experiment_load_data (registry, text, strlen (text), "t.ini",
+                                                 g_getenv ("DERL_TEST_SHORT") ? short_run : NULL, &error);
+  ck_assert_msg (e != NULL, "%s", error ? error->message : "");
+  return e;
+}
+
 /* Loads experiment text that must be valid. */
 static inline DerlExperiment *
 derl_test_experiment (DerlRegistry *registry, const char *text)
