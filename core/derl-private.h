@@ -10,6 +10,10 @@ G_BEGIN_DECLS
  * plausible typo (distance <= max(1, len/3)), else NULL.  Not copied. */
 const char *_derl_suggest_closest (const char *name, const char *const *candidates, gsize n_candidates);
 
+/* param.c: a lower case letter, then lower case letters, digits and '_':
+ * parameter names, and the signal and primitive names formulas spell. */
+gboolean _derl_valid_key_name (const char *name);
+
 /* edit distance (with adjacent transpositions) between two strings, in bytes */
 guint _derl_edit_distance (const char *a, const char *b);
 

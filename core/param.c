@@ -104,8 +104,8 @@ derl_param_specs_find (const DerlParamSpec *specs, const char *name)
   return NULL;
 }
 
-static gboolean
-valid_key_name (const char *name)
+gboolean
+_derl_valid_key_name (const char *name)
 {
   if (!name || !g_ascii_islower (name[0]))
     return FALSE;
@@ -266,7 +266,7 @@ derl_param_specs_check (const DerlParamSpec *specs, const char *owner, GError **
   for (guint i = 0; specs && specs[i].name; i++)
     {
       const DerlParamSpec *spec = &specs[i];
-      if (!valid_key_name (spec->name) || strcmp (spec->name, "name") == 0)
+      if (!_derl_valid_key_name (spec->name) || strcmp (spec->name, "name") == 0)
         {
           g_set_error (error, DERL_PLUGIN_ERROR, DERL_PLUGIN_ERROR_INVALID,
                        "%s: parameter '%s': names are lower case letters, digits and '_', "

@@ -300,17 +300,9 @@ derl_plugin_register_optimizer (DerlPlugin *plugin, const char *name, const char
   return register_feature (plugin, DERL_FEATURE_OPTIMIZER, name, description, vtable, params, error);
 }
 
-/* A signal or primitive name: what a formula or an env can spell. */
-static gboolean
-valid_signal_name (const char *name)
-{
-  if (!name || !g_ascii_islower (name[0]))
-    return FALSE;
-  for (const char *p = name; *p; p++)
-    if (!g_ascii_islower (*p) && !g_ascii_isdigit (*p) && *p != '_')
-      return FALSE;
-  return TRUE;
-}
+/* A signal or primitive name, what a formula or an env can spell: the
+ * rule of parameter names. */
+#define valid_signal_name _derl_valid_key_name
 
 /* gN is a formula variable, not a name a primitive can take. */
 static gboolean
