@@ -81,5 +81,5 @@ status=0
 make -j"$jobs" check VERBOSE=1 || status=$?
 summarise_tests
 [ "$status" -eq 0 ] || exit "$status"
-make -j"$jobs" distcheck
+make -j"$jobs" distcheck VERBOSE=1
 summarise_tests
