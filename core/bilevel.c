@@ -6,8 +6,16 @@
  * total_steps, fresh for derl and random, warm-started from the previous
  * step's best for derl-pop) on a pool of worker threads, scores each by its
  * greedy success on [train] eval_split, and updates the Meta-Optimizer with
- * GRPO on those scores.  Then a fresh policy is trained with the best
- * formula found and evaluated on [evaluate] splits.
+ * GRPO on those scores.  A formula sampled more than once is ranked by its
+ * mean score over its evaluations.  Then the final stage: the [meta]
+ * final_candidates formulas ranked first are each trained [meta] final_runs
+ * times afresh (the same seeds for each), the formula with the best mean
+ * validation score of those runs is the one found, and the final policy is
+ * its run with the best validation score, trained once more (the same seed,
+ * so the same policy) and evaluated on [evaluate] splits.  One validation
+ * score of a short training is noisy: a single lucky or unlucky seed
+ * decides neither the formula nor the policy.  Mode fixed and [evaluate]
+ * baselines go through the same final stage with their one formula.
  *
  * Every random number comes from a stream named by (seed, outer step,
  * candidate): the inner runs' results do not depend on which worker runs
@@ -28,6 +36,14 @@
 typedef enum { MODE_DERL, MODE_DERL_POP, MODE_RANDOM, MODE_FIXED } Mode;
 
 static const char *const mode_names[] = { "derl", "derl-pop", "random", "fixed" };
+
+/* A formula's validation scores in the search. */
+typedef struct {
+  char *formula; /* canonical text */
+  double sum;
+  guint n;
+  guint first_step, first_candidate;
+} Tally;
 
 /* One inner training, run by a worker. */
 typedef struct {
@@ -56,11 +72,11 @@ typedef struct {
   DerlBackend *backend;
   DerlMeta *meta;
   DerlMetrics *metrics, *formulas;
-  /* the best so far */
-  char *best_formula;
-  double best_score;
-  guint best_step, best_candidate;
-  gboolean have_best;
+  /* the search's formulas, in order of first appearance, and the best */
+  GPtrArray *tally;
+  GHashTable *tally_index; /* formula text -> its Tally */
+  const Tally *best;
+  double final_units;      /* the final stage's trainings, in outer steps */
   guint done;             /* outer steps completed */
   guint done_at_start;    /* ... when this invocation started */
   double inner_seconds, outer_seconds;
@@ -106,18 +122,116 @@ run_candidate (gpointer data, gpointer user_data)
   g_async_queue_push (c->done, c);
 }
 
+static double
+tally_mean (const Tally *t)
+{
+  return t->sum / t->n;
+}
+
+/* Whether @a ranks before @b: a higher mean score, then more evaluations,
+ * then the earlier first appearance. */
+static gboolean
+tally_before (const Tally *a, const Tally *b)
+{
+  double ma = tally_mean (a), mb = tally_mean (b);
+  if (ma != mb)
+    return ma > mb;
+  if (a->n != b->n)
+    return a->n > b->n;
+  return a->first_step != b->first_step ? a->first_step < b->first_step : a->first_candidate < b->first_candidate;
+}
+
+static gint
+tally_order (gconstpointer a, gconstpointer b)
+{
+  const Tally *x = *(const Tally *const *) a, *y = *(const Tally *const *) b;
+  return tally_before (x, y) ? -1 : tally_before (y, x) ? 1 : 0;
+}
+
 static void
-report (Bilevel *b, guint step, guint done_in_step)
+tally_free (gpointer p)
+{
+  Tally *t = p;
+  g_free (t->formula);
+  g_free (t);
+}
+
+static void
+tally_add (Bilevel *b, const char *formula, double score, guint step, guint candidate)
+{
+  Tally *t = g_hash_table_lookup (b->tally_index, formula);
+  if (!t)
+    {
+      t = g_new0 (Tally, 1);
+      t->formula = g_strdup (formula);
+      t->first_step = step;
+      t->first_candidate = candidate;
+      g_ptr_array_add (b->tally, t);
+      g_hash_table_insert (b->tally_index, t->formula, t);
+    }
+  t->sum += score;
+  t->n++;
+  b->best = NULL;
+  for (guint i = 0; i < b->tally->len; i++)
+    if (!b->best || tally_before (b->tally->pdata[i], b->best))
+      b->best = b->tally->pdata[i];
+}
+
+/* Progress: @step is the outer step under way (@b->outer_steps: the final
+ * stage), @done of @of its trainings are done. */
+static void
+report (Bilevel *b, guint step, guint done, guint of)
 {
   if (!b->progress)
     return;
   double elapsed = (g_get_monotonic_time () - b->start) / 1e6;
-  /* the outer steps of this invocation, and the final training as one more */
-  double units_done = (step - MIN (step, b->done_at_start)) + (double) done_in_step / b->group_size;
-  double units_total = (b->outer_steps - b->done_at_start) + 1.0;
-  DerlBilevelProgress p = { step, b->outer_steps, done_in_step, b->group_size, b->best_formula, b->best_score,
-                            elapsed, units_done > 0 ? elapsed * (units_total - units_done) / units_done : -1.0 };
+  /* the outer steps of this invocation, and the final stage's trainings */
+  double units_done = step < b->outer_steps ? (step - MIN (step, b->done_at_start)) + (double) done / of
+                                            : (b->outer_steps - b->done_at_start) + b->final_units * done / MAX (of, 1);
+  double units_total = (b->outer_steps - b->done_at_start) + b->final_units;
+  DerlBilevelProgress p = { step, b->outer_steps, done, of, b->best ? b->best->formula : NULL,
+                            b->best ? tally_mean (b->best) : NAN, elapsed,
+                            units_done > 0 ? elapsed * (units_total - units_done) / units_done : -1.0 };
   b->progress (&p, b->user_data);
+}
+
+/* Runs @n inner trainings on the pool of workers; each lands in its
+ * Candidate.  Progress is reported as they end. */
+static void
+run_batch (Bilevel *b, Candidate *cand, guint n, guint step)
+{
+  g_autoptr (GAsyncQueue) done = g_async_queue_new ();
+  GThreadPool *pool = g_thread_pool_new (run_candidate, NULL, (gint) b->threads, FALSE, NULL);
+  for (guint i = 0; i < n; i++)
+    {
+      cand[i].done = done;
+      g_thread_pool_push (pool, &cand[i], NULL);
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      g_async_queue_pop (done);
+      report (b, step, i + 1, n);
+    }
+  g_thread_pool_free (pool, FALSE, TRUE);
+}
+
+/* The first error of a batch, in candidate order: "stopped during @where"
+ * for a cancelled run, the error prefixed with @where and the run
+ * otherwise. */
+static gboolean
+batch_ok (const Bilevel *b, Candidate *cand, guint n, const char *where, const char *noun, GError **error)
+{
+  for (guint i = 0; i < n; i++)
+    if (cand[i].error)
+      {
+        if (g_error_matches (cand[i].error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED))
+          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED, "stopped during %s; %u outer steps are saved",
+                       where, b->done);
+        else
+          g_propagate_prefixed_error (error, g_steal_pointer (&cand[i].error), "%s, %s %u: ", where, noun, i + 1);
+        return FALSE;
+      }
+  return TRUE;
 }
 
 /* ---- state and resume ---- */
@@ -144,12 +258,11 @@ save_state (Bilevel *b, GError **error)
   g_autoptr (JsonObject) o = json_object_new ();
   json_object_set_string_member (o, "mode", mode_names[b->mode]);
   json_object_set_int_member (o, "outer_steps_done", b->done);
-  if (b->have_best)
+  if (b->best)
     {
-      json_object_set_string_member (o, "best_formula", b->best_formula);
-      json_object_set_double_member (o, "best_score", b->best_score);
-      json_object_set_int_member (o, "best_step", b->best_step);
-      json_object_set_int_member (o, "best_candidate", b->best_candidate);
+      json_object_set_string_member (o, "best_formula", b->best->formula);
+      json_object_set_double_member (o, "best_score", tally_mean (b->best));
+      json_object_set_int_member (o, "best_evaluations", b->best->n);
     }
   json_object_set_double_member (o, "inner_seconds", b->inner_seconds);
   json_object_set_double_member (o, "outer_seconds", b->outer_seconds);
@@ -191,15 +304,7 @@ load_state (Bilevel *b, GError **error)
                    b->outer_steps);
       return FALSE;
     }
-  b->done = (guint) done;
-  if (json_object_has_member (o, "best_formula"))
-    {
-      b->best_formula = g_strdup (json_object_get_string_member (o, "best_formula"));
-      b->best_score = json_object_get_double_member (o, "best_score");
-      b->best_step = (guint) json_object_get_int_member (o, "best_step");
-      b->best_candidate = (guint) json_object_get_int_member (o, "best_candidate");
-      b->have_best = b->best_formula != NULL;
-    }
+  b->done = (guint) done; /* the best comes back with formulas.jsonl */
   b->inner_seconds = json_object_get_double_member_with_default (o, "inner_seconds", 0);
   b->outer_seconds = json_object_get_double_member_with_default (o, "outer_seconds", 0);
   return TRUE;
@@ -207,9 +312,10 @@ load_state (Bilevel *b, GError **error)
 
 /* Keeps the lines of @name that belong to completed outer steps (an
  * "outer_step" member below @done) or to no step (the cold start); drops
- * the others and any half-written line.  Then opens it to append. */
+ * the others and any half-written line.  Then opens it to append.  With
+ * @tally, the kept lines' formulas and scores are tallied again. */
 static DerlMetrics *
-reopen_log (Bilevel *b, const char *name, GError **error)
+reopen_log (Bilevel *b, const char *name, gboolean tally, GError **error)
 {
   g_autofree char *path = path_in (b, name);
   g_autofree char *text = NULL;
@@ -232,7 +338,14 @@ reopen_log (Bilevel *b, const char *name, GError **error)
       const char *event = json_object_get_string_member_with_default (o, "event", "");
       if (json_object_has_member (o, "outer_step") ? json_object_get_int_member (o, "outer_step") < b->done
                                                    : strcmp (event, "cold_start") == 0 && b->done > 0)
-        g_string_append_printf (kept, "%s\n", lines[i]);
+        {
+          g_string_append_printf (kept, "%s\n", lines[i]);
+          const char *formula = json_object_get_string_member_with_default (o, "formula", NULL);
+          if (tally && formula)
+            tally_add (b, formula, json_object_get_double_member_with_default (o, "score", 0),
+                       (guint) json_object_get_int_member (o, "outer_step"),
+                       (guint) json_object_get_int_member_with_default (o, "candidate", 0));
+        }
     }
   if (!g_file_set_contents (path, kept->str, (gssize) kept->len, error))
     return NULL;
@@ -347,11 +460,11 @@ outer_step (Bilevel *b, guint step, GError **error)
   g_autofree Candidate *cand = g_new0 (Candidate, n);
   g_autofree DerlFormula **formulas = g_new0 (DerlFormula *, n);
   g_autofree double *scores = g_new0 (double, n);
-  g_autoptr (GAsyncQueue) done = g_async_queue_new ();
   g_autofree double *init = NULL;
   gsize n_init = 0;
   g_autofree char *pop = path_in (b, "pop.ckpt");
   g_autofree char *inner_dir = path_in (b, "inner");
+  g_autofree char *where = NULL;
   g_autoptr (JsonObject) o = NULL;
   gboolean ok = FALSE;
   DerlStats stats = { 0 };
@@ -378,34 +491,15 @@ outer_step (Bilevel *b, guint step, GError **error)
 
   /* The inner trainings, on the pool; results land in their candidate. */
   t0 = g_get_monotonic_time ();
-  GThreadPool *pool = g_thread_pool_new (run_candidate, NULL, (gint) b->threads, FALSE, NULL);
   for (guint i = 0; i < n; i++)
-    {
-      cand[i] = (Candidate) { b->experiment, i, formulas[i], inner_seed (b->seed, step, i), init, n_init, b->cancel,
-                              b->mode == MODE_DERL_POP ? g_strdup_printf ("%s/candidate-%u.ckpt", inner_dir, i)
-                                                       : NULL,
-                              { 0 }, NULL, 0, done };
-      g_thread_pool_push (pool, &cand[i], NULL);
-    }
-  for (guint i = 0; i < n; i++)
-    {
-      g_async_queue_pop (done);
-      report (b, step, i + 1);
-    }
-  g_thread_pool_free (pool, FALSE, TRUE);
+    cand[i] = (Candidate) { b->experiment, i, formulas[i], inner_seed (b->seed, step, i), init, n_init, b->cancel,
+                            b->mode == MODE_DERL_POP ? g_strdup_printf ("%s/candidate-%u.ckpt", inner_dir, i) : NULL,
+                            { 0 }, NULL, 0, NULL };
+  run_batch (b, cand, n, step);
   double inner = (g_get_monotonic_time () - t0) / 1e6;
-
-  for (guint i = 0; i < n; i++)
-    if (cand[i].error)
-      {
-        if (g_error_matches (cand[i].error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED))
-          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED,
-                       "stopped during outer step %u; %u outer steps are saved", step + 1, b->done);
-        else
-          g_propagate_prefixed_error (error, g_steal_pointer (&cand[i].error),
-                                      "outer step %u, candidate %u: ", step + 1, i + 1);
-        goto out;
-      }
+  where = g_strdup_printf ("outer step %u", step + 1);
+  if (!batch_ok (b, cand, n, where, "candidate", error))
+    goto out;
 
   /* Scores, the best, formulas.jsonl, in candidate order. */
   guint step_best = 0;
@@ -420,15 +514,7 @@ outer_step (Bilevel *b, guint step, GError **error)
           step_best = i;
         }
       g_autofree char *text = derl_formula_to_string (formulas[i]);
-      if (!b->have_best || scores[i] > b->best_score)
-        {
-          g_free (b->best_formula);
-          b->best_formula = g_strdup (text);
-          b->best_score = scores[i];
-          b->best_step = step;
-          b->best_candidate = i;
-          b->have_best = TRUE;
-        }
+      tally_add (b, text, scores[i], step, i);
       g_autoptr (JsonObject) line = json_object_new ();
       json_object_set_int_member (line, "outer_step", step);
       json_object_set_int_member (line, "candidate", i);
@@ -460,8 +546,9 @@ outer_step (Bilevel *b, guint step, GError **error)
   json_object_set_double_member (o, "mean_score", mean);
   json_object_set_double_member (o, "std_score", sqrt (var / n));
   json_object_set_double_member (o, "max_score", max);
-  json_object_set_double_member (o, "best_score", b->best_score);
-  json_object_set_string_member (o, "best_formula", b->best_formula);
+  json_object_set_double_member (o, "best_score", tally_mean (b->best));
+  json_object_set_int_member (o, "best_evaluations", b->best->n);
+  json_object_set_string_member (o, "best_formula", b->best->formula);
   for (guint i = 0; i < stats.n; i++)
     if (isfinite (stats.values[i]))
       json_object_set_double_member (o, stats.names[i], stats.values[i]);
@@ -519,10 +606,19 @@ write_results (Bilevel *b, const DerlBilevelSummary *s, GError **error)
                           derl_params_get_int (ex, "seed"));
   g_string_append_printf (t, "Formula: `%s`", s->best_formula);
   if (b->mode != MODE_FIXED)
-    g_string_append_printf (t, " (validation success %.3f, outer step %u, candidate %u of %u outer steps x %u)",
-                            s->best_score, s->best_step + 1, s->best_candidate + 1, b->outer_steps, b->group_size);
-  g_string_append_printf (t, "\n\nFinal policy: %" G_GUINT64_FORMAT " steps, greedy evaluation:\n\n",
-                          s->final.steps);
+    g_string_append_printf (t,
+                            " (search: mean validation success %.3f over %u evaluation%s, first at outer step %u, "
+                            "candidate %u of %u outer steps x %u; final stage: %.3f over %u runs, ranked %u of the %u "
+                            "best)",
+                            s->best_score, s->best_evaluations, s->best_evaluations == 1 ? "" : "s",
+                            s->best_step + 1, s->best_candidate + 1, b->outer_steps, b->group_size, s->final_score,
+                            s->final_runs, s->best_rank + 1, s->final_candidates);
+  else
+    g_string_append_printf (t, " (mean validation success %.3f over %u runs)", s->final_score, s->final_runs);
+  g_string_append_printf (t,
+                          "\n\nFinal policy: run %u of %u (the best validation score), %" G_GUINT64_FORMAT
+                          " steps, greedy evaluation:\n\n",
+                          s->final_run + 1, s->final_runs, s->final.steps);
   g_string_append (t, "| split | episodes | success | return | length |\n|---|---|---|---|---|\n");
   g_string_append_printf (t, "| %s | %u | %.3f | %.3f +- %.3f | %.1f |\n", derl_params_get_string (tr, "eval_split"),
                           s->final.eval.n_episodes, s->final.eval.success_rate, s->final.eval.mean_return,
@@ -535,7 +631,8 @@ write_results (Bilevel *b, const DerlBilevelSummary *s, GError **error)
     }
   if (s->n_baselines)
     {
-      g_string_append (t, "\nBeside the baselines, trained the same way (greedy success):\n\n| reward | ");
+      g_string_append (t, "\nBeside the baselines, each through the same final stage (the same budget, runs and "
+                          "seeds; greedy success of the run with the best validation score):\n\n| reward | ");
       g_string_append (t, derl_params_get_string (tr, "eval_split"));
       for (guint k = 0; k < s->final.n_splits; k++)
         g_string_append_printf (t, " | %s", s->final.splits[k]);
@@ -560,50 +657,174 @@ write_results (Bilevel *b, const DerlBilevelSummary *s, GError **error)
   return g_file_set_contents (path, t->str, (gssize) t->len, error);
 }
 
+/* The seed of final run @run: the same for every formula of the final
+ * stage, so that they are compared on equal terms (no outer step has the
+ * index G_MAXUINT32). */
+static guint64
+final_seed (guint64 seed, guint run)
+{
+  return inner_seed (seed, G_MAXUINT32, run);
+}
+
+/* The final stage for @n formulas: each trained @runs times afresh on the
+ * pool; the formula with the best mean validation score (the first on a
+ * tie), its run with the best score, trained once more into @checkpoint
+ * with [evaluate] splits (into @out).  Its choices go to metrics.jsonl. */
+static gboolean
+final_stage (Bilevel *b, DerlFormula *const *formulas, guint n, guint runs, gboolean baseline,
+             const char *checkpoint, DerlTrainSummary *out, guint *chosen, guint *chosen_run, double *mean,
+             GError **error)
+{
+  const guint total = n * runs;
+  g_autofree Candidate *cand = g_new0 (Candidate, total);
+  gboolean ok = FALSE;
+
+  for (guint f = 0; f < n; f++)
+    for (guint r = 0; r < runs; r++)
+      cand[f * runs + r] = (Candidate) { b->experiment, f * runs + r, formulas[f], final_seed (b->seed, r), NULL, 0,
+                                         b->cancel, NULL, { 0 }, NULL, 0, NULL };
+  run_batch (b, cand, total, b->outer_steps);
+  if (!batch_ok (b, cand, total, baseline ? "the baseline's final trainings" : "the final trainings", "run", error))
+    goto out;
+
+  *chosen = 0;
+  *mean = -1;
+  for (guint f = 0; f < n; f++)
+    {
+      g_autoptr (JsonObject) o = json_object_new ();
+      g_autofree char *text = derl_formula_to_string (formulas[f]);
+      JsonArray *a = json_array_new ();
+      double sum = 0;
+      for (guint r = 0; r < runs; r++)
+        {
+          sum += cand[f * runs + r].summary.eval.success_rate;
+          json_array_add_double_element (a, cand[f * runs + r].summary.eval.success_rate);
+        }
+      json_object_set_string_member (o, "event", baseline ? "final_baseline" : "final_candidate");
+      json_object_set_int_member (o, "rank", f);
+      json_object_set_string_member (o, "formula", text);
+      json_object_set_array_member (o, "scores", a);
+      json_object_set_double_member (o, "mean_score", sum / runs);
+      if (!derl_metrics_write (b->metrics, o, error))
+        goto out;
+      if (sum / runs > *mean)
+        {
+          *mean = sum / runs;
+          *chosen = f;
+        }
+    }
+  *chosen_run = 0;
+  for (guint r = 1; r < runs; r++)
+    if (cand[*chosen * runs + r].summary.eval.success_rate > cand[*chosen * runs + *chosen_run].summary.eval.success_rate)
+      *chosen_run = r;
+
+  /* The chosen run again: the same seed gives the same policy. */
+  report (b, b->outer_steps, total, total);
+  DerlTrainOptions options = { final_seed (b->seed, *chosen_run), formulas[*chosen], NULL, 0, b->cancel, FALSE };
+  if (!_derl_train (b->experiment, &options, baseline ? NULL : b->metrics, NULL, NULL, checkpoint, out, error))
+    goto out;
+  ok = TRUE;
+
+out:
+  for (guint i = 0; i < total; i++)
+    g_clear_error (&cand[i].error);
+  return ok;
+}
+
 static gboolean
 final_policy (Bilevel *b, DerlBilevelSummary *s, GError **error)
 {
   const DerlExperiment *e = b->experiment;
+  const DerlParams *mp = derl_experiment_get_params (e, "meta");
   guint K = derl_experiment_get_n_primitives (e);
   const char *names[DERL_EXPERIMENT_MAX_PRIMITIVES];
-  g_autoptr (DerlFormula) formula = NULL;
+  const guint runs = (guint) derl_params_get_int (mp, "final_runs");
+  g_autoptr (GPtrArray) ranked = NULL;
+  g_autoptr (GPtrArray) owned = g_ptr_array_new_with_free_func ((GDestroyNotify) derl_formula_free);
+  g_autofree DerlFormula **formulas = NULL;
+  guint n = 1, chosen = 0, run = 0;
+  double mean;
 
   for (guint i = 0; i < K; i++)
     names[i] = derl_feature_get_name (derl_experiment_get_primitive (e, i));
   if (b->mode == MODE_FIXED)
-    formula = NULL; /* the experiment's own */
-  else if (!(formula = derl_formula_parse (b->best_formula, -1, K, names, error)))
+    {
+      formulas = g_new0 (DerlFormula *, 1);
+      formulas[0] = (DerlFormula *) derl_experiment_get_formula (e); /* NULL: the env's own reward */
+    }
+  else
+    {
+      /* The search's formulas, best first. */
+      ranked = g_ptr_array_sized_new (b->tally->len); /* not owning */
+      for (guint i = 0; i < b->tally->len; i++)
+        g_ptr_array_add (ranked, b->tally->pdata[i]);
+      g_ptr_array_sort (ranked, tally_order);
+      n = MIN ((guint) derl_params_get_int (mp, "final_candidates"), ranked->len);
+      formulas = g_new0 (DerlFormula *, n);
+      for (guint i = 0; i < n; i++)
+        {
+          const Tally *t = ranked->pdata[i];
+          if (!(formulas[i] = derl_formula_parse (t->formula, -1, K, names, error)))
+            return FALSE;
+          g_ptr_array_add (owned, formulas[i]);
+        }
+    }
+  report (b, b->outer_steps, 0, n * runs);
+  g_autofree char *ckpt = path_in (b, "policy.ckpt");
+  gint64 t0 = g_get_monotonic_time ();
+  if (!final_stage (b, formulas, n, runs, FALSE, ckpt, &s->final, &chosen, &run, &mean, error))
     return FALSE;
-  s->best_formula = formula ? derl_formula_to_string (formula)
-                            : derl_formula_to_string (derl_experiment_get_formula (e));
+  s->best_formula = formulas[chosen] ? derl_formula_to_string (formulas[chosen]) : g_strdup ("");
+  s->final_score = mean;
+  s->final_runs = runs;
+  s->final_run = run;
+  s->final_candidates = n;
+  s->best_rank = chosen;
+  s->best_score = NAN;
+  if (ranked)
+    {
+      const Tally *t = ranked->pdata[chosen];
+      s->best_score = tally_mean (t);
+      s->best_evaluations = t->n;
+      s->best_step = t->first_step;
+      s->best_candidate = t->first_candidate;
+    }
+  g_autoptr (JsonObject) o = json_object_new ();
+  json_object_set_string_member (o, "event", "final_choice");
+  json_object_set_string_member (o, "formula", s->best_formula);
+  json_object_set_int_member (o, "rank", chosen);
+  json_object_set_int_member (o, "run", run);
+  json_object_set_double_member (o, "mean_score", mean);
+  json_object_set_double_member (o, "eval_success_rate", s->final.eval.success_rate);
+  if (!derl_metrics_write (b->metrics, o, error))
+    return FALSE;
   g_autofree char *best_path = path_in (b, "best-formula.txt");
   g_autofree char *best_text = g_strconcat (s->best_formula, "\n", NULL);
   if (!g_file_set_contents (best_path, best_text, -1, error))
     return FALSE;
-  report (b, b->outer_steps, 0);
-  DerlTrainOptions options = { b->seed, formula, NULL, 0, b->cancel, FALSE };
-  g_autofree char *ckpt = path_in (b, "policy.ckpt");
-  gint64 t0 = g_get_monotonic_time ();
-  if (!_derl_train (e, &options, b->metrics, NULL, NULL, ckpt, &s->final, error))
-    return FALSE;
-  /* The baselines, trained the same way, for the comparison. */
+
+  /* The baselines, through the same final stage, for the comparison. */
   for (guint i = 0; i < derl_experiment_get_n_baselines (e); i++)
     {
-      DerlTrainOptions bo = { b->seed, derl_experiment_get_baseline (e, i), NULL, 0, b->cancel, FALSE };
-      s->baseline_formulas[i] = derl_formula_to_string (bo.formula);
+      DerlFormula *bf = (DerlFormula *) derl_experiment_get_baseline (e, i);
+      guint bc, brun;
+      double bmean;
+      s->baseline_formulas[i] = derl_formula_to_string (bf);
       s->n_baselines = i + 1;
-      if (!_derl_train (e, &bo, NULL, NULL, NULL, NULL, &s->baselines[i], error))
+      if (!final_stage (b, &bf, 1, runs, TRUE, NULL, &s->baselines[i], &bc, &brun, &bmean, error))
         return FALSE;
-      g_autoptr (JsonObject) o = json_object_new ();
-      json_object_set_string_member (o, "event", "baseline");
-      json_object_set_string_member (o, "formula", s->baseline_formulas[i]);
-      json_object_set_double_member (o, "eval_success_rate", s->baselines[i].eval.success_rate);
+      g_autoptr (JsonObject) bo = json_object_new ();
+      json_object_set_string_member (bo, "event", "baseline");
+      json_object_set_string_member (bo, "formula", s->baseline_formulas[i]);
+      json_object_set_int_member (bo, "run", brun);
+      json_object_set_double_member (bo, "mean_score", bmean);
+      json_object_set_double_member (bo, "eval_success_rate", s->baselines[i].eval.success_rate);
       for (guint k = 0; k < s->baselines[i].n_splits; k++)
         {
           g_autofree char *key = g_strdup_printf ("%s_success_rate", s->baselines[i].splits[k]);
-          json_object_set_double_member (o, key, s->baselines[i].split_eval[k].success_rate);
+          json_object_set_double_member (bo, key, s->baselines[i].split_eval[k].success_rate);
         }
-      if (!derl_metrics_write (b->metrics, o, error))
+      if (!derl_metrics_write (b->metrics, bo, error))
         return FALSE;
     }
   b->inner_seconds += (g_get_monotonic_time () - t0) / 1e6;
@@ -642,14 +863,23 @@ derl_bilevel_run (const DerlExperiment *experiment, const char *dir, gboolean re
   b.progress = progress;
   b.user_data = user_data;
   b.start = g_get_monotonic_time ();
-  b.best_score = NAN;
+  b.tally = g_ptr_array_new_with_free_func (tally_free);
+  b.tally_index = g_hash_table_new (g_str_hash, g_str_equal);
+  {
+    guint nf = b.mode == MODE_FIXED ? 1 : (guint) derl_params_get_int (mp, "final_candidates");
+    guint runs = (guint) derl_params_get_int (mp, "final_runs");
+    guint w = b.threads, nb = derl_experiment_get_n_baselines (experiment);
+    /* in trainings one after another, as an outer step takes them */
+    b.final_units = (double) ((nf * runs + w - 1) / w + 1 + nb * ((runs + w - 1) / w + 1))
+                    / ((b.group_size + w - 1) / w);
+  }
 
   g_autofree char *mpath = path_in (&b, "metrics.jsonl");
   g_autofree char *fpath = path_in (&b, "formulas.jsonl");
   if (resume)
     {
-      if (!load_state (&b, error) || !(b.metrics = reopen_log (&b, "metrics.jsonl", error))
-          || !(b.formulas = reopen_log (&b, "formulas.jsonl", error)))
+      if (!load_state (&b, error) || !(b.metrics = reopen_log (&b, "metrics.jsonl", FALSE, error))
+          || !(b.formulas = reopen_log (&b, "formulas.jsonl", TRUE, error)))
         goto out;
     }
   else if (!(b.metrics = derl_metrics_open (mpath, error)) || !(b.formulas = derl_metrics_open (fpath, error)))
@@ -671,7 +901,7 @@ derl_bilevel_run (const DerlExperiment *experiment, const char *dir, gboolean re
           g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED, "stopped after %u outer steps", b.done);
           goto out;
         }
-      report (&b, step, 0);
+      report (&b, step, 0, b.group_size);
       if (!outer_step (&b, step, error))
         goto out;
     }
@@ -679,9 +909,6 @@ derl_bilevel_run (const DerlExperiment *experiment, const char *dir, gboolean re
   if (!final_policy (&b, summary, error))
     goto out;
   summary->outer_steps = b.done;
-  summary->best_score = b.mode == MODE_FIXED ? NAN : b.best_score;
-  summary->best_step = b.best_step;
-  summary->best_candidate = b.best_candidate;
   summary->inner_seconds = b.inner_seconds;
   summary->outer_seconds = b.outer_seconds;
   summary->seconds = (g_get_monotonic_time () - b.start) / 1e6;
@@ -696,6 +923,7 @@ out:
     ok = FALSE;
   _derl_meta_free (b.meta);
   derl_backend_free (b.backend);
-  g_free (b.best_formula);
+  g_clear_pointer (&b.tally_index, g_hash_table_unref);
+  g_clear_pointer (&b.tally, g_ptr_array_unref);
   return ok;
 }

@@ -453,8 +453,8 @@ print_bilevel_progress (const DerlBilevelProgress *p, gpointer user_data)
   g_autofree char *best = p->best_formula ? g_strdup_printf (", best %.3f: %s", p->best_score, p->best_formula)
                                           : g_strdup ("");
   if (p->outer_step >= p->outer_steps)
-    fprintf (stderr, "\r\033[Kfinal policy: training with the best formula%s, %.0f s%s", best, p->elapsed,
-             remaining);
+    fprintf (stderr, "\r\033[Kfinal stage: runs %u/%u%s, %.0f s%s", p->candidates_done, p->group_size, best,
+             p->elapsed, remaining);
   else
     fprintf (stderr, "\r\033[Kouter step %u/%u, candidates %u/%u%s, %.0f s%s", p->outer_step + 1, p->outer_steps,
              p->candidates_done, p->group_size, best, p->elapsed, remaining);
@@ -472,7 +472,7 @@ print_comparison (const DerlExperiment *e, const DerlBilevelSummary *s)
     return;
   for (guint i = 0; i < s->n_baselines; i++)
     width = MAX (width, (guint) strlen (s->baseline_formulas[i]));
-  printf ("  comparison, greedy success, the same budget and seed:\n    %-*s %12s", width, "reward",
+  printf ("  comparison, greedy success, the same budget, runs and seeds:\n    %-*s %12s", width, "reward",
           derl_params_get_string (tr, "eval_split"));
   for (guint k = 0; k < s->final.n_splits; k++)
     printf (" %12s", s->final.splits[k]);
@@ -502,9 +502,15 @@ bilevel_summary_object (const DerlExperiment *e, const DerlBilevelSummary *s)
   if (isfinite (s->best_score))
     {
       json_object_set_double_member (o, "formula_val_score", s->best_score);
+      json_object_set_int_member (o, "formula_evaluations", s->best_evaluations);
       json_object_set_int_member (o, "formula_outer_step", s->best_step);
       json_object_set_int_member (o, "formula_candidate", s->best_candidate);
+      json_object_set_int_member (o, "formula_rank", s->best_rank);
     }
+  json_object_set_int_member (o, "final_candidates", s->final_candidates);
+  json_object_set_int_member (o, "final_runs", s->final_runs);
+  json_object_set_double_member (o, "final_val_score", s->final_score);
+  json_object_set_int_member (o, "final_run", s->final_run);
   if (s->n_baselines)
     {
       JsonArray *a = json_array_new ();
@@ -563,8 +569,12 @@ run_bilevel (const Options *o, const DerlExperiment *experiment, const char *dir
               summary.outer_steps, resumed);
       printf ("  formula         %s\n", summary.best_formula);
       if (isfinite (summary.best_score))
-        printf ("  found           outer step %u, candidate %u, validation success %.1f%%\n",
-                summary.best_step + 1, summary.best_candidate + 1, 100.0 * summary.best_score);
+        printf ("  found           outer step %u, candidate %u; validation success %.1f%% (mean of %u)\n",
+                summary.best_step + 1, summary.best_candidate + 1, 100.0 * summary.best_score,
+                summary.best_evaluations);
+      printf ("  final stage     %u formula%s x %u runs: %.1f%% mean validation success; policy of run %u\n",
+              summary.final_candidates, summary.final_candidates == 1 ? "" : "s", summary.final_runs,
+              100.0 * summary.final_score, summary.final_run + 1);
       printf ("  wall time       %.1f s (inner trainings %.1f s, Meta-Optimizer %.2f s)\n", summary.seconds,
               summary.inner_seconds, summary.outer_seconds);
       print_train_summary (experiment, &summary.final, dir);

@@ -31,8 +31,8 @@ static const DerlParamSpec evaluate_specs[] = {
                    "mode train: after training, evaluate the policy greedily on each of these splits "
                    "(episodes each), e.g. test_seen,test_unseen"),
   DERL_PARAM_LIST ("baselines", "", NULL,
-                   "bilevel modes: reward formulas over the same primitives to train as the final policy is "
-                   "(same budget and seed) and compare with it, ';'-separated, e.g. g1"),
+                   "bilevel modes: reward formulas over the same primitives to put through the final stage as "
+                   "the found formula is (same budget, runs and seeds) and compare with it, ';'-separated, e.g. g1"),
   DERL_PARAM_STRING ("policy", "",
                      "a checkpoint (policy.ckpt of a train run) to run with greedy actions; "
                      "empty: the uniform-random policy"),
@@ -84,6 +84,12 @@ static const DerlParamSpec meta_specs[] = {
                         "passes of the warm start over the cold-start formulas' tokens, one Adam step per batch "
                         "of tokens"),
   DERL_PARAM_DOUBLE_RANGE ("cold_start_lr", "3e-3", 0, 1, "the warm start's learning rate"),
+  DERL_PARAM_INT_RANGE ("final_candidates", "3", 1, 64,
+                        "after the search, the formulas with the best mean validation score that are trained "
+                        "again, final_runs times each, to choose the final formula"),
+  DERL_PARAM_INT_RANGE ("final_runs", "3", 1, 64,
+                        "fresh trainings per final candidate (and per given formula in mode fixed and per "
+                        "[evaluate] baseline); the final policy is the one of them with the best validation score"),
   DERL_PARAM_END
 };
 

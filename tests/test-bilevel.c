@@ -8,6 +8,7 @@
 #include <string.h>
 #include <glib/gstdio.h>
 #include <check.h>
+#include <json-glib/json-glib.h>
 #include <derl/derl.h>
 #include "test-util.h"
 
@@ -121,6 +122,122 @@ run (DerlExperiment *e, const char *dir, gboolean resume, guint threads, const g
   ck_assert_msg (ok, "%s", error ? error->message : "");
 }
 
+/* The lines of a JSON-lines log, parsed. */
+static GPtrArray *
+read_events (const char *dir, const char *name)
+{
+  char *text = read_file (dir, name);
+  gchar **lines = g_strsplit (text, "\n", -1);
+  GPtrArray *events = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
+  for (guint i = 0; lines[i]; i++)
+    if (*lines[i])
+      {
+        JsonNode *node = json_from_string (lines[i], NULL);
+        ck_assert_msg (node && JSON_NODE_HOLDS_OBJECT (node), "%s: line %u is not a JSON object", name, i + 1);
+        g_ptr_array_add (events, node);
+      }
+  g_strfreev (lines);
+  g_free (text);
+  return events;
+}
+
+typedef struct {
+  const char *formula;
+  double sum;
+  guint n, first;
+} Tally;
+
+static gint
+tally_rank (gconstpointer a, gconstpointer b)
+{
+  const Tally *x = *(Tally *const *) a, *y = *(Tally *const *) b;
+  double mx = x->sum / x->n, my = y->sum / y->n;
+  if (mx != my)
+    return mx > my ? -1 : 1;
+  if (x->n != y->n)
+    return x->n > y->n ? -1 : 1;
+  return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* The final stage as formulas.jsonl and metrics.jsonl record it agrees with
+ * the summary: the search's formulas ranked by mean score (then
+ * evaluations, then first appearance), the first final_candidates of them
+ * trained final_runs times each, the found formula the best mean of those,
+ * the final policy its best run trained again (the same validation score). */
+static void
+check_final_stage (const char *dir, const DerlBilevelSummary *s, guint final_runs)
+{
+  GPtrArray *formulas = read_events (dir, "formulas.jsonl"), *metrics = read_events (dir, "metrics.jsonl");
+  GHashTable *by_text = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  GPtrArray *ranking = g_ptr_array_new ();
+  for (guint i = 0; i < formulas->len; i++)
+    {
+      JsonObject *o = json_node_get_object (formulas->pdata[i]);
+      const char *text = json_object_get_string_member (o, "formula");
+      Tally *t = g_hash_table_lookup (by_text, text);
+      if (!t)
+        {
+          t = g_new0 (Tally, 1);
+          t->formula = text;
+          t->first = i;
+          g_hash_table_insert (by_text, (gpointer) text, t);
+          g_ptr_array_add (ranking, t);
+        }
+      t->sum += json_object_get_double_member (o, "score");
+      t->n++;
+    }
+  g_ptr_array_sort (ranking, tally_rank);
+  ck_assert_uint_eq (s->final_candidates, MIN (3, ranking->len));
+  ck_assert_uint_eq (s->final_runs, final_runs);
+  const Tally *found = ranking->pdata[s->best_rank];
+  ck_assert_str_eq (found->formula, s->best_formula);
+  ck_assert_uint_eq (found->n, s->best_evaluations);
+  ck_assert_double_eq_tol (found->sum / found->n, s->best_score, 1e-12);
+
+  guint n_candidates = 0, choices = 0;
+  double best_mean = -1;
+  for (guint i = 0; i < metrics->len; i++)
+    {
+      JsonObject *o = json_node_get_object (metrics->pdata[i]);
+      const char *event = json_object_get_string_member (o, "event");
+      if (strcmp (event, "final_candidate") == 0)
+        {
+          guint rank = (guint) json_object_get_int_member (o, "rank");
+          JsonArray *scores = json_object_get_array_member (o, "scores");
+          double mean = json_object_get_double_member (o, "mean_score");
+          ck_assert_uint_eq (rank, n_candidates++);
+          ck_assert_str_eq (json_object_get_string_member (o, "formula"),
+                            ((Tally *) ranking->pdata[rank])->formula);
+          ck_assert_uint_eq (json_array_get_length (scores), final_runs);
+          if (rank == s->best_rank)
+            {
+              ck_assert_double_eq_tol (mean, s->final_score, 1e-12);
+              for (guint r = 0; r < final_runs; r++)
+                ck_assert (json_array_get_double_element (scores, r)
+                           <= json_array_get_double_element (scores, s->final_run));
+              /* the final policy is that run again */
+              ck_assert_double_eq (json_array_get_double_element (scores, s->final_run),
+                                   s->final.eval.success_rate);
+            }
+          if (rank < s->best_rank)
+            ck_assert (mean < s->final_score);
+          best_mean = MAX (best_mean, mean);
+        }
+      else if (strcmp (event, "final_choice") == 0)
+        {
+          choices++;
+          ck_assert_str_eq (json_object_get_string_member (o, "formula"), s->best_formula);
+        }
+    }
+  ck_assert_uint_eq (n_candidates, s->final_candidates);
+  ck_assert_uint_eq (choices, 1);
+  ck_assert_double_eq (best_mean, s->final_score);
+  g_ptr_array_unref (ranking);
+  g_hash_table_unref (by_text);
+  g_ptr_array_unref (formulas);
+  g_ptr_array_unref (metrics);
+}
+
 /* The numbers do not depend on the number of worker threads. */
 START_TEST (test_threads_same_numbers)
 {
@@ -143,6 +260,7 @@ START_TEST (test_threads_same_numbers)
   g_strfreev (lines);
   ck_assert (strstr (ma, "\"event\":\"cold_start\"") && strstr (ma, "\"event\":\"outer\"")
              && strstr (ma, "\"kl_ref\":"));
+  check_final_stage (a, &sa, 3);
   g_free (fa);
   g_free (fb);
   g_free (ma);
@@ -208,6 +326,7 @@ check_resume_at (const char *mode, guint at_step)
     ck_assert (files_equal (a, b, "meta.ckpt"));
   ck_assert_double_eq (sa.final.eval.success_rate, sb.final.eval.success_rate);
   ck_assert_double_eq (sa.final.split_eval[0].mean_return, sb.final.split_eval[0].mean_return);
+  check_final_stage (b, &sb, 3);
   g_free (fa);
   g_free (fb);
   g_free (ma);
@@ -251,16 +370,58 @@ START_TEST (test_resume_random)
 }
 END_TEST
 
-/* mode fixed trains the given formula; results.md and summary agree. */
+/* mode fixed trains the given formula through the final stage: final_runs
+ * fresh runs, the final policy the one with the best validation score
+ * (the first of the best), trained again; results.md and summary agree. */
 START_TEST (test_fixed)
 {
-  DerlExperiment *e = load (SMALL ("fixed") "[reward]\nformula = success + late / 2\n");
+  GString *text = g_string_new (SMALL ("fixed") "[reward]\nformula = success + late / 2\n");
+  /* a budget and seed where the four runs' scores differ, the best not first */
+  g_string_replace (text, "[meta]\n", "[meta]\nfinal_runs = 4\n", 1);
+  g_string_replace (text, "seed = 5\n", "seed = 4\n", 1);
+  g_string_replace (text, "total_steps = 3000\neval_episodes = 20\n", "total_steps = 20000\neval_episodes = 40\n", 1);
+  g_string_replace (text, "learning_rate = 0.01\n", "learning_rate = 0.03\n", 1);
+  DerlExperiment *e = load (text->str);
+  g_string_free (text, TRUE);
   char *dir = run_dir ("fixed");
   DerlBilevelSummary s;
-  run (e, dir, FALSE, 1, NULL, &s);
+  run (e, dir, FALSE, 2, NULL, &s);
   ck_assert_str_eq (s.best_formula, "g1 + g3 / 2");
   ck_assert_uint_eq (s.outer_steps, 0);
   ck_assert (isnan (s.best_score));
+  ck_assert_uint_eq (s.final_candidates, 1);
+  ck_assert_uint_eq (s.final_runs, 4);
+  GPtrArray *metrics = read_events (dir, "metrics.jsonl");
+  guint seen = 0;
+  for (guint i = 0; i < metrics->len; i++)
+    {
+      JsonObject *o = json_node_get_object (metrics->pdata[i]);
+      if (strcmp (json_object_get_string_member (o, "event"), "final_candidate") != 0)
+        continue;
+      JsonArray *scores = json_object_get_array_member (o, "scores");
+      double sum = 0, max = -1, min = 2;
+      guint argmax = 0;
+      for (guint r = 0; r < 4; r++)
+        {
+          double v = json_array_get_double_element (scores, r);
+          sum += v;
+          min = MIN (min, v);
+          if (v > max)
+            {
+              max = v;
+              argmax = r;
+            }
+        }
+      if (!g_getenv ("DERL_TEST_SHORT"))
+        ck_assert_msg (max > min && argmax > 0, "the runs do not tell the choice apart");
+      ck_assert_double_eq_tol (s.final_score, sum / 4, 1e-12);
+      ck_assert_uint_eq (s.final_run, argmax);
+      /* trained again with its seed, the chosen run is the same policy */
+      ck_assert_double_eq (s.final.eval.success_rate, max);
+      seen++;
+    }
+  ck_assert_uint_eq (seen, 1);
+  g_ptr_array_unref (metrics);
   char *results = read_file (dir, "results.md");
   ck_assert_msg (strstr (results, "Formula: `g1 + g3 / 2`") && strstr (results, "| test_seen | "), "%s", results);
   g_free (results);
