@@ -37,6 +37,10 @@ expect 0 "--validate --seed" -- "$RUN" --validate --seed 9 --set env.max_steps=7
 contains "$T/out" "seed=9" "--seed applied"
 contains "$T/out" "max_steps=77" "--set applied"
 [ ! -e runs ] && ok || fail "--validate created a run directory"
+# every experiment shipped with derl is valid
+for ini in "$top_srcdir"/data/experiments/*.ini; do
+  expect 0 "--validate $(basename "$ini")" -- "$RUN" --validate "$ini"
+done
 
 # -- bad input: exit 2, the message names file, group, key
 printf '[experiment]\nseed = many\n[env]\nname = cartpole\nmax_stepz = 3\n' >"$T/bad.ini"
