@@ -594,6 +594,59 @@ out:
 
 /* ---- the final policy and the results ---- */
 
+/* The search's trajectory, from formulas.jsonl: per outer step the mean
+ * and best score of its formulas, how many distinct ones, and the best. */
+static void
+append_trajectory (Bilevel *b, GString *t)
+{
+  g_autofree char *path = path_in (b, "formulas.jsonl");
+  g_autofree char *text = NULL;
+  if (b->outer_steps == 0 || !g_file_get_contents (path, &text, NULL, NULL))
+    return;
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  g_autoptr (GHashTable) distinct = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree char *best = NULL;
+  double sum = 0, max = -1;
+  guint n = 0;
+  gint64 step = -1;
+
+  g_string_append (t, "\nThe search, per outer step (validation success of its formulas):\n\n"
+                      "| outer step | mean | best | distinct | best formula of the step |\n|---|---|---|---|---|\n");
+  for (guint i = 0;; i++)
+    {
+      JsonNode *node = lines[i] && *lines[i] ? json_from_string (lines[i], NULL) : NULL;
+      JsonObject *o = node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+      gint64 at = o ? json_object_get_int_member_with_default (o, "outer_step", -1) : -1;
+      if ((at != step || !lines[i]) && n > 0)
+        {
+          g_string_append_printf (t, "| %" G_GINT64_FORMAT " | %.3f | %.3f | %u | `%s` |\n", step + 1, sum / n, max,
+                                  g_hash_table_size (distinct), best);
+          g_hash_table_remove_all (distinct);
+          g_clear_pointer (&best, g_free);
+          sum = 0, max = -1, n = 0;
+        }
+      if (o && at >= 0)
+        {
+          const char *formula = json_object_get_string_member_with_default (o, "formula", "");
+          double score = json_object_get_double_member_with_default (o, "score", 0);
+          step = at;
+          sum += score;
+          n++;
+          g_hash_table_add (distinct, g_strdup (formula));
+          if (score > max)
+            {
+              max = score;
+              g_free (best);
+              best = g_strdup (formula);
+            }
+        }
+      if (node)
+        json_node_unref (node);
+      if (!lines[i])
+        break;
+    }
+}
+
 static gboolean
 write_results (Bilevel *b, const DerlBilevelSummary *s, GError **error)
 {
@@ -652,6 +705,7 @@ write_results (Bilevel *b, const DerlBilevelSummary *s, GError **error)
           g_string_append (t, " |\n");
         }
     }
+  append_trajectory (b, t);
   g_string_append_printf (t, "\nWall time: %.1f s (inner trainings %.1f s, Meta-Optimizer %.2f s).\n", s->seconds,
                           s->inner_seconds, s->outer_seconds);
   return g_file_set_contents (path, t->str, (gssize) t->len, error);

@@ -261,6 +261,18 @@ START_TEST (test_threads_same_numbers)
   ck_assert (strstr (ma, "\"event\":\"cold_start\"") && strstr (ma, "\"event\":\"outer\"")
              && strstr (ma, "\"kl_ref\":"));
   check_final_stage (a, &sa, 3);
+  /* results.md reports the search step by step */
+  char *results = read_file (a, "results.md");
+  char *table = strstr (results, "| outer step | mean | best | distinct | best formula of the step |");
+  ck_assert_msg (table, "%s", results);
+  for (guint k = 1; k <= 3; k++)
+    {
+      char *row = g_strdup_printf ("\n| %u | ", k);
+      ck_assert_msg (strstr (table, row), "no row for outer step %u in:\n%s", k, results);
+      g_free (row);
+    }
+  ck_assert (!strstr (table, "\n| 4 | "));
+  g_free (results);
   g_free (fa);
   g_free (fb);
   g_free (ma);
