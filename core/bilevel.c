@@ -9,13 +9,15 @@
  * GRPO on those scores.  A formula sampled more than once is ranked by its
  * mean score over its evaluations.  Then the final stage: the [meta]
  * final_candidates formulas ranked first are each trained [meta] final_runs
- * times afresh (the same seeds for each), the formula with the best mean
+ * times (the same seeds for each; afresh, or for derl-pop from the
+ * population's policy, pop.ckpt), the formula with the best mean
  * validation score of those runs is the one found, and the final policy is
  * its run with the best validation score, trained once more (the same seed,
  * so the same policy) and evaluated on [evaluate] splits.  One validation
  * score of a short training is noisy: a single lucky or unlucky seed
  * decides neither the formula nor the policy.  Mode fixed and [evaluate]
- * baselines go through the same final stage with their one formula.
+ * baselines go through the same final stage with their one formula, from
+ * scratch: a baseline is what a training with it alone gives.
  *
  * Every random number comes from a stream named by (seed, outer step,
  * candidate): the inner runs' results do not depend on which worker runs
@@ -685,7 +687,10 @@ write_results (Bilevel *b, const DerlBilevelSummary *s, GError **error)
   if (s->n_baselines)
     {
       g_string_append (t, "\nBeside the baselines, each through the same final stage (the same budget, runs and "
-                          "seeds; greedy success of the run with the best validation score):\n\n| reward | ");
+                          "seeds; greedy success of the run with the best validation score)");
+      if (b->mode == MODE_DERL_POP)
+        g_string_append (t, ", trained afresh where the found formula's runs went on from the population's policy");
+      g_string_append (t, ":\n\n| reward | ");
       g_string_append (t, derl_params_get_string (tr, "eval_split"));
       for (guint k = 0; k < s->final.n_splits; k++)
         g_string_append_printf (t, " | %s", s->final.splits[k]);
@@ -720,14 +725,15 @@ final_seed (guint64 seed, guint run)
   return inner_seed (seed, G_MAXUINT32, run);
 }
 
-/* The final stage for @n formulas: each trained @runs times afresh on the
- * pool; the formula with the best mean validation score (the first on a
- * tie), its run with the best score, trained once more into @checkpoint
- * with [evaluate] splits (into @out).  Its choices go to metrics.jsonl. */
+/* The final stage for @n formulas: each trained @runs times on the pool,
+ * from the @n_init parameters @init (NULL: afresh); the formula with the
+ * best mean validation score (the first on a tie), its run with the best
+ * score, trained once more into @checkpoint with [evaluate] splits (into
+ * @out).  Its choices go to metrics.jsonl. */
 static gboolean
-final_stage (Bilevel *b, DerlFormula *const *formulas, guint n, guint runs, gboolean baseline,
-             const char *checkpoint, DerlTrainSummary *out, guint *chosen, guint *chosen_run, double *mean,
-             GError **error)
+final_stage (Bilevel *b, DerlFormula *const *formulas, guint n, guint runs, const double *init, gsize n_init,
+             gboolean baseline, const char *checkpoint, DerlTrainSummary *out, guint *chosen, guint *chosen_run,
+             double *mean, GError **error)
 {
   const guint total = n * runs;
   g_autofree Candidate *cand = g_new0 (Candidate, total);
@@ -735,8 +741,8 @@ final_stage (Bilevel *b, DerlFormula *const *formulas, guint n, guint runs, gboo
 
   for (guint f = 0; f < n; f++)
     for (guint r = 0; r < runs; r++)
-      cand[f * runs + r] = (Candidate) { b->experiment, f * runs + r, formulas[f], final_seed (b->seed, r), NULL, 0,
-                                         b->cancel, NULL, { 0 }, NULL, 0, NULL };
+      cand[f * runs + r] = (Candidate) { b->experiment, f * runs + r, formulas[f], final_seed (b->seed, r), init,
+                                         n_init, b->cancel, NULL, { 0 }, NULL, 0, NULL };
   run_batch (b, cand, total, b->outer_steps);
   if (!batch_ok (b, cand, total, baseline ? "the baseline's final trainings" : "the final trainings", "run", error))
     goto out;
@@ -774,7 +780,7 @@ final_stage (Bilevel *b, DerlFormula *const *formulas, guint n, guint runs, gboo
 
   /* The chosen run again: the same seed gives the same policy. */
   report (b, b->outer_steps, total, total);
-  DerlTrainOptions options = { final_seed (b->seed, *chosen_run), formulas[*chosen], NULL, 0, b->cancel, FALSE };
+  DerlTrainOptions options = { final_seed (b->seed, *chosen_run), formulas[*chosen], init, n_init, b->cancel, FALSE };
   if (!_derl_train (b->experiment, &options, baseline ? NULL : b->metrics, NULL, NULL, checkpoint, out, error))
     goto out;
   ok = TRUE;
@@ -823,10 +829,25 @@ final_policy (Bilevel *b, DerlBilevelSummary *s, GError **error)
           g_ptr_array_add (owned, formulas[i]);
         }
     }
+  /* derl-pop's final runs go on from the population's policy, as its
+   * search's did: its scores say how a formula continues that policy, not
+   * how it trains one from scratch. */
+  g_autofree double *init = NULL;
+  gsize n_init = 0;
+  if (b->mode == MODE_DERL_POP)
+    {
+      g_autofree char *pop = path_in (b, "pop.ckpt");
+      g_autoptr (DerlPolicy) policy = derl_policy_load (b->backend, pop, 1, NULL, error);
+      if (!policy)
+        return FALSE;
+      n_init = derl_policy_n_parameters (policy);
+      init = g_new (double, n_init);
+      derl_policy_get_parameters (policy, init);
+    }
   report (b, b->outer_steps, 0, n * runs);
   g_autofree char *ckpt = path_in (b, "policy.ckpt");
   gint64 t0 = g_get_monotonic_time ();
-  if (!final_stage (b, formulas, n, runs, FALSE, ckpt, &s->final, &chosen, &run, &mean, error))
+  if (!final_stage (b, formulas, n, runs, init, n_init, FALSE, ckpt, &s->final, &chosen, &run, &mean, error))
     return FALSE;
   s->best_formula = formulas[chosen] ? derl_formula_to_string (formulas[chosen]) : g_strdup ("");
   s->final_score = mean;
@@ -865,7 +886,7 @@ final_policy (Bilevel *b, DerlBilevelSummary *s, GError **error)
       double bmean;
       s->baseline_formulas[i] = derl_formula_to_string (bf);
       s->n_baselines = i + 1;
-      if (!final_stage (b, &bf, 1, runs, TRUE, NULL, &s->baselines[i], &bc, &brun, &bmean, error))
+      if (!final_stage (b, &bf, 1, runs, NULL, 0, TRUE, NULL, &s->baselines[i], &bc, &brun, &bmean, error))
         return FALSE;
       g_autoptr (JsonObject) bo = json_object_new ();
       json_object_set_string_member (bo, "event", "baseline");

@@ -88,8 +88,9 @@ static const DerlParamSpec meta_specs[] = {
                         "after the search, the formulas with the best mean validation score that are trained "
                         "again, final_runs times each, to choose the final formula"),
   DERL_PARAM_INT_RANGE ("final_runs", "3", 1, 64,
-                        "fresh trainings per final candidate (and per given formula in mode fixed and per "
-                        "[evaluate] baseline); the final policy is the one of them with the best validation score"),
+                        "trainings per final candidate (afresh; derl-pop: from its population's policy) and per "
+                        "given formula in mode fixed and [evaluate] baseline (afresh); the final policy is the one "
+                        "of them with the best validation score"),
   DERL_PARAM_END
 };
 

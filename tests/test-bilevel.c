@@ -1,6 +1,7 @@
 /* Tests of the bilevel loop (core/bilevel.c, core/meta.c): the same numbers
  * on 1 and 2 worker threads, a run stopped and resumed ends as an
- * uninterrupted one, the modes' outputs, the Meta-Optimizer's samples are
+ * uninterrupted one, the modes' outputs, derl-pop's final stage going on
+ * from its population's policy, the Meta-Optimizer's samples are
  * valid formulas, and bad experiments and cold-start files are refused. */
 #include "config.h"
 
@@ -382,6 +383,102 @@ START_TEST (test_resume_random)
 }
 END_TEST
 
+static void
+copy_file (const char *from_dir, const char *from, const char *to_dir, const char *to)
+{
+  char *text = NULL;
+  gsize n = 0;
+  char *src = g_build_filename (from_dir, from, NULL), *dst = g_build_filename (to_dir, to, NULL);
+  ck_assert_msg (g_file_get_contents (src, &text, &n, NULL), "cannot read %s", src);
+  ck_assert (g_file_set_contents (dst, text, (gssize) n, NULL));
+  g_free (text);
+  g_free (src);
+  g_free (dst);
+}
+
+/* metrics.jsonl from the final stage on (timings stripped). */
+static char *
+final_stage_log (const char *dir)
+{
+  char *log = read_log (dir, "metrics.jsonl");
+  const char *at = strstr (log, "\"event\":\"final_candidate\"");
+  ck_assert_msg (at, "no final_candidate event in %s", dir);
+  char *tail = g_strdup (at);
+  g_free (log);
+  return tail;
+}
+
+/* derl-pop's final stage goes on from the population's policy: a run
+ * resumed after its last outer step ends as the whole run did, and one
+ * resumed with another policy in pop.ckpt trains its final runs from that
+ * policy (and derl's, which trains afresh, does not look at it). */
+START_TEST (test_derl_pop_final_continues)
+{
+  const char *modes[] = { "derl-pop", "derl" };
+  const char *files[] = { "formulas.jsonl", "metrics.jsonl", "state.json", "meta.ckpt", "experiment.ini" };
+  for (guint m = 0; m < G_N_ELEMENTS (modes); m++)
+    {
+      char *text = g_strdup_printf (SMALL ("%s"), modes[m]);
+      DerlExperiment *e = load (text);
+      char *name_a = g_strdup_printf ("%s-whole", modes[m]), *name_b = g_strdup_printf ("%s-same", modes[m]);
+      char *name_c = g_strdup_printf ("%s-other", modes[m]);
+      char *a = run_dir (name_a), *b = run_dir (name_b), *c = run_dir (name_c);
+      DerlBilevelSummary sa, sb, sc;
+      run (e, a, FALSE, 2, NULL, &sa);
+      for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+        {
+          char *path = g_build_filename (a, files[i], NULL);
+          if (g_file_test (path, G_FILE_TEST_EXISTS))
+            {
+              copy_file (a, files[i], b, files[i]);
+              copy_file (a, files[i], c, files[i]);
+            }
+          g_free (path);
+        }
+      if (m == 0)
+        {
+          /* the same population, and another policy of the same shape */
+          copy_file (a, "pop.ckpt", b, "pop.ckpt");
+          copy_file (a, "policy.ckpt", c, "pop.ckpt");
+        }
+      else
+        {
+          char *pop = g_build_filename (a, "pop.ckpt", NULL);
+          ck_assert (!g_file_test (pop, G_FILE_TEST_EXISTS));
+          g_free (pop);
+          copy_file (a, "policy.ckpt", c, "pop.ckpt");
+        }
+      run (e, b, TRUE, 1, NULL, &sb);
+      run (e, c, TRUE, 1, NULL, &sc);
+      ck_assert_uint_eq (sb.resumed_from, 3);
+      ck_assert_uint_eq (sc.resumed_from, 3);
+      char *la = final_stage_log (a), *lb = final_stage_log (b), *lc = final_stage_log (c);
+      ck_assert_str_eq (la, lb);
+      ck_assert (files_equal (a, b, "policy.ckpt"));
+      if (m == 0)
+        ck_assert_msg (strcmp (la, lc) != 0 && !files_equal (a, c, "policy.ckpt"),
+                       "derl-pop's final stage does not start from pop.ckpt");
+      else
+        ck_assert_str_eq (la, lc);
+      check_final_stage (c, &sc, 2, 2);
+      g_free (la);
+      g_free (lb);
+      g_free (lc);
+      derl_bilevel_summary_clear (&sa);
+      derl_bilevel_summary_clear (&sb);
+      derl_bilevel_summary_clear (&sc);
+      g_free (a);
+      g_free (b);
+      g_free (c);
+      g_free (name_a);
+      g_free (name_b);
+      g_free (name_c);
+      g_free (text);
+      derl_experiment_free (e);
+    }
+}
+END_TEST
+
 /* mode fixed trains the given formula through the final stage: final_runs
  * fresh runs, the final policy the one with the best validation score
  * (the first of the best), trained again; results.md and summary agree. */
@@ -527,6 +624,7 @@ bilevel_suite (void)
   tcase_add_test (tc, test_resume_derl_pop);
   tcase_add_test (tc, test_resume_before_first_step);
   tcase_add_test (tc, test_resume_random);
+  tcase_add_test (tc, test_derl_pop_final_continues);
   tcase_add_test (tc, test_fixed);
   tcase_add_test (tc, test_bad_experiments);
   tcase_add_test (tc, test_bad_cold_start);

@@ -43,14 +43,15 @@ typedef struct {
  * @best_formula: (transfer full): the formula found (the given one for
  *   mode fixed), canonical text: of the [meta] final_candidates formulas
  *   with the best mean validation score in the search, the one with the
- *   best mean over its [meta] final_runs fresh trainings
+ *   best mean over its [meta] final_runs trainings (afresh; for derl-pop
+ *   from the population's policy)
  * @best_score: its mean validation score in the search (NaN for mode
  *   fixed)
  * @best_evaluations: how many search evaluations that mean is over
  * @best_step: @best_candidate: where it first appeared
  * @best_rank: its place in the search's ranking (0: the first)
  * @final_candidates: the formulas of the final stage (1 for mode fixed)
- * @final_runs: fresh trainings of each in the final stage
+ * @final_runs: trainings of each in the final stage
  * @final_score: the found formula's mean validation score over them
  * @final_run: the run of the final policy (the best validation score)
  * @final: the final policy's training (@final_run again, the same seed),
