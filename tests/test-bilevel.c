@@ -396,6 +396,32 @@ copy_file (const char *from_dir, const char *from, const char *to_dir, const cha
   g_free (dst);
 }
 
+/* Writes to @to_dir/@to the policy of @from_dir/@from with every
+ * parameter moved by 0.05: another policy of the same shape. */
+static void
+write_other_policy (const char *from_dir, const char *from, const char *to_dir, const char *to)
+{
+  GError *error = NULL;
+  char *src = g_build_filename (from_dir, from, NULL), *dst = g_build_filename (to_dir, to, NULL);
+  DerlBackend *backend = derl_backend_new_cpu ();
+  char *stored = NULL;
+  DerlPolicy *policy = derl_policy_load (backend, src, 1, &stored, &error);
+  ck_assert_msg (policy != NULL, "%s", error ? error->message : "");
+  gsize n = derl_policy_n_parameters (policy);
+  double *values = g_new (double, n);
+  derl_policy_get_parameters (policy, values);
+  for (gsize i = 0; i < n; i++)
+    values[i] += i % 2 ? 0.05 : -0.05;
+  derl_policy_set_parameters (policy, values);
+  ck_assert_msg (derl_policy_save (policy, dst, stored, &error), "%s", error ? error->message : "");
+  g_free (values);
+  g_free (stored);
+  derl_policy_free (policy);
+  derl_backend_free (backend);
+  g_free (src);
+  g_free (dst);
+}
+
 /* metrics.jsonl from the final stage on (timings stripped). */
 static char *
 final_stage_log (const char *dir)
@@ -439,14 +465,14 @@ START_TEST (test_derl_pop_final_continues)
         {
           /* the same population, and another policy of the same shape */
           copy_file (a, "pop.ckpt", b, "pop.ckpt");
-          copy_file (a, "policy.ckpt", c, "pop.ckpt");
+          write_other_policy (a, "pop.ckpt", c, "pop.ckpt");
         }
       else
         {
           char *pop = g_build_filename (a, "pop.ckpt", NULL);
           ck_assert (!g_file_test (pop, G_FILE_TEST_EXISTS));
           g_free (pop);
-          copy_file (a, "policy.ckpt", c, "pop.ckpt");
+          write_other_policy (a, "policy.ckpt", c, "pop.ckpt");
         }
       run (e, b, TRUE, 1, NULL, &sb);
       run (e, c, TRUE, 1, NULL, &sc);
