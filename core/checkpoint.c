@@ -2,6 +2,7 @@
  * the tensors as little-endian binary, checked by SHA-256. */
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 #include "derl-private.h"
 
@@ -51,13 +52,15 @@ append_tensor (GByteArray *out, const DerlTensor *t)
 #endif
 }
 
-static void
+/* Uploads a tensor from its little-endian bytes; returns the index of its
+ * first value that is not finite, or -1 when all are. */
+static gssize
 read_tensor (DerlTensor *t, const guint8 *data)
 {
   gsize n = derl_tensor_n_elements (t);
-#if G_BYTE_ORDER == G_BIG_ENDIAN
   gsize size = derl_dtype_size (t->dtype);
   g_autofree guint8 *tmp = g_memdup2 (data, n * size);
+#if G_BYTE_ORDER == G_BIG_ENDIAN
   for (gsize i = 0; i < n; i++)
     {
       guint8 *e = tmp + i * size;
@@ -68,10 +71,23 @@ read_tensor (DerlTensor *t, const guint8 *data)
           e[size - 1 - k] = x;
         }
     }
-  derl_tensor_upload (t, 0, tmp, n);
-#else
-  derl_tensor_upload (t, 0, data, n);
 #endif
+  for (gsize i = 0; i < n; i++)
+    {
+      double v;
+      if (t->dtype == DERL_DTYPE_F32)
+        {
+          float f;
+          memcpy (&f, tmp + i * size, sizeof f);
+          v = f;
+        }
+      else
+        memcpy (&v, tmp + i * size, sizeof v);
+      if (!isfinite (v))
+        return (gssize) i;
+    }
+  derl_tensor_upload (t, 0, tmp, n);
+  return -1;
 }
 
 static JsonNode *
@@ -311,6 +327,8 @@ derl_policy_load (DerlBackend *backend, const char *path, guint max_rows, char *
   JsonNode *list_node = json_object_get_member (header, "tensors");
   JsonArray *list = list_node && JSON_NODE_HOLDS_ARRAY (list_node) ? json_node_get_array (list_node) : NULL;
   gsize offset = 0;
+  gssize nonfinite = -1;
+  guint nonfinite_tensor = 0;
   gboolean ok = list && json_array_get_length (list) == n;
   for (guint i = 0; ok && i < n; i++)
     {
@@ -324,12 +342,24 @@ derl_policy_load (DerlBackend *backend, const char *path, guint max_rows, char *
            && strcmp (json_node_get_string (name), names[i]) == 0;
       gsize bytes = derl_tensor_n_elements (tensors[i]) * derl_dtype_size (tensors[i]->dtype);
       ok = ok && offset + bytes <= (gsize) payload_bytes;
-      if (ok)
-        read_tensor (tensors[i], payload + offset);
+      if (ok && (nonfinite = read_tensor (tensors[i], payload + offset)) >= 0)
+        {
+          nonfinite_tensor = i;
+          break;
+        }
       offset += bytes;
+    }
+  if (nonfinite >= 0)
+    {
+      gsize cols = MAX (tensors[nonfinite_tensor]->cols, 1);
+      refuse (error, path, "tensor '%s' holds a value that is not finite at row %" G_GSIZE_FORMAT ", column %"
+              G_GSIZE_FORMAT " (a diverged training?)", names[nonfinite_tensor], (gsize) nonfinite / cols,
+              (gsize) nonfinite % cols);
     }
   for (guint i = 0; i < n; i++)
     g_free (names[i]);
+  if (nonfinite >= 0)
+    return NULL;
   if (!ok || offset != (gsize) payload_bytes)
     return refuse (error, path, "its tensors do not match the shapes of its config"), NULL;
   _derl_policy_set_adam_step (policy, (guint64) adam_step);

@@ -469,6 +469,27 @@ START_TEST (test_checkpoint_hostile)
       g_free (copy);
     }
   assert_refused (backend, "/nonexistent/x.ckpt", "x.ckpt");
+  /* A checkpoint of a diverged policy (checksum and all in order) is
+   * refused rather than run: NaN or infinity in any tensor. */
+  gsize n = derl_policy_n_parameters (policy);
+  double *values = g_new (double, n), *saved = g_new (double, n);
+  derl_policy_get_parameters (policy, saved);
+  const double poison[] = { NAN, INFINITY, -INFINITY };
+  const gsize where[] = { 5, n - 1, 0 };
+  const char *expected[] = { "tensor 'param.0' holds a value that is not finite at row 0, column 5",
+                             "holds a value that is not finite", "tensor 'param.0' holds a value that is not finite "
+                                                                 "at row 0, column 0" };
+  for (guint k = 0; k < G_N_ELEMENTS (poison); k++)
+    {
+      memcpy (values, saved, n * sizeof *values);
+      values[where[k]] = poison[k];
+      derl_policy_set_parameters (policy, values);
+      ck_assert (derl_policy_save (policy, bad, NULL, NULL));
+      assert_refused (backend, bad, expected[k]);
+    }
+  derl_policy_set_parameters (policy, saved);
+  g_free (values);
+  g_free (saved);
   g_free (data);
   g_free (path);
   g_free (bad);

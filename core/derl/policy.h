@@ -242,7 +242,9 @@ gboolean derl_policy_save (const DerlPolicy *policy, const char *path, const cha
  * @experiment: (out) (optional) (transfer full): the experiment text stored with it
  *
  * Reads a checkpoint written by derl_policy_save().  A truncated, corrupt
- * or foreign file is refused with a %DERL_RUN_ERROR saying what is wrong.
+ * or foreign file, or one holding a value that is not finite (NaN or
+ * infinity, in a parameter or an Adam moment), is refused with a
+ * %DERL_RUN_ERROR saying what is wrong.
  */
 DerlPolicy *derl_policy_load (DerlBackend *backend, const char *path, guint max_rows,
                               char **experiment, GError **error);
