@@ -775,7 +775,9 @@ derl_policy_evaluate (DerlPolicy *p, const DerlPolicyInputs *in, const guint32 *
     {
       const double *li = p->host_logp + (gsize) i * w;
       guint r = compact_position (p, i, actions[i]);
-      g_assert (r < w && isfinite (li[r]));
+      g_assert (r < w);
+      /* A diverged policy's NaN goes on into the loss, which the
+       * optimizers refuse with an error. */
       logp[i] = li[r];
       p->last_actions[i] = r;
       if (entropy)

@@ -225,6 +225,29 @@ START_TEST (test_act)
       ck_assert_uint_eq (greedy[i], actions[i]);
       ck_assert (p.mask[i * 6 + greedy[i]]);
     }
+  /* A diverged policy (NaN parameters) still acts admissibly, and its
+   * log-probabilities come out NaN, for the optimizer to refuse the loss:
+   * nothing aborts. */
+  gsize n = derl_policy_n_parameters (policy);
+  double *nan_params = g_new (double, n);
+  for (gsize k = 0; k < n; k++)
+    nan_params[k] = NAN;
+  derl_policy_set_parameters (policy, nan_params);
+  derl_policy_act (policy, &d, uniform, actions, logp, values);
+  derl_policy_act (policy, &d, NULL, greedy, NULL, NULL);
+  for (int i = 0; i < 8; i++)
+    ck_assert (p.mask[i * 6 + actions[i]] && p.mask[i * 6 + greedy[i]]);
+  DerlPolicyInputs *in = derl_policy_inputs_new (policy, 8, NULL);
+  guint32 rows[8];
+  double lp[8];
+  for (guint i = 0; i < 8; i++)
+    rows[i] = i;
+  derl_policy_inputs_upload (in, &d);
+  derl_policy_evaluate (policy, in, rows, 8, actions, lp, NULL, NULL);
+  for (int i = 0; i < 8; i++)
+    ck_assert (isnan (lp[i]));
+  derl_policy_inputs_free (in);
+  g_free (nan_params);
   derl_policy_free (policy);
   problem_clear (&p);
   derl_backend_free (backend);
