@@ -480,7 +480,10 @@ outer_step (Bilevel *b, guint step, GError **error)
     {
       g_autoptr (DerlPolicy) best = derl_policy_load (b->backend, pop, 1, NULL, error);
       if (!best)
-        goto out;
+        {
+          g_prefix_error (error, "outer step %u starts from the population's policy: ", step + 1);
+          goto out;
+        }
       n_init = derl_policy_n_parameters (best);
       init = g_new (double, n_init);
       derl_policy_get_parameters (best, init);
@@ -839,7 +842,10 @@ final_policy (Bilevel *b, DerlBilevelSummary *s, GError **error)
       g_autofree char *pop = path_in (b, "pop.ckpt");
       g_autoptr (DerlPolicy) policy = derl_policy_load (b->backend, pop, 1, NULL, error);
       if (!policy)
-        return FALSE;
+        {
+          g_prefix_error (error, "the final stage starts from the population's policy: ");
+          return FALSE;
+        }
       n_init = derl_policy_n_parameters (policy);
       init = g_new (double, n_init);
       derl_policy_get_parameters (policy, init);

@@ -487,6 +487,21 @@ START_TEST (test_derl_pop_final_continues)
       else
         ck_assert_str_eq (la, lc);
       check_final_stage (c, &sc, 2, 2);
+      if (m == 0)
+        {
+          /* without its population, derl-pop's final stage cannot start */
+          char *pop = g_build_filename (c, "pop.ckpt", NULL);
+          DerlBilevelSummary sd;
+          GError *error = NULL;
+          g_unlink (pop);
+          copy_file (a, "state.json", c, "state.json");
+          ck_assert (!derl_bilevel_run (e, c, TRUE, 1, NULL, NULL, NULL, &sd, &error));
+          ck_assert_msg (strstr (error->message, "the final stage starts from the population's policy: ")
+                         && strstr (error->message, "pop.ckpt"), "%s", error->message);
+          g_error_free (error);
+          derl_bilevel_summary_clear (&sd);
+          g_free (pop);
+        }
       g_free (la);
       g_free (lb);
       g_free (lc);
