@@ -653,23 +653,34 @@ START_TEST (test_bad_cold_start)
 }
 END_TEST
 
+static TCase *
+bilevel_case (Suite *s, const char *name)
+{
+  TCase *tc = tcase_create (name);
+  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_set_timeout (tc, 300);
+  suite_add_tcase (s, tc);
+  return tc;
+}
+
+/* Cases by concern, so that one can run alone (CK_RUN_CASE=final, say). */
 static Suite *
 bilevel_suite (void)
 {
   Suite *s = suite_create ("bilevel");
-  TCase *tc = tcase_create ("bilevel");
-  tcase_add_checked_fixture (tc, setup, teardown);
-  tcase_set_timeout (tc, 300);
+  TCase *tc = bilevel_case (s, "threads");
   tcase_add_test (tc, test_threads_same_numbers);
+  tc = bilevel_case (s, "resume");
   tcase_add_test (tc, test_resume_derl);
   tcase_add_test (tc, test_resume_derl_pop);
   tcase_add_test (tc, test_resume_before_first_step);
   tcase_add_test (tc, test_resume_random);
+  tc = bilevel_case (s, "final");
   tcase_add_test (tc, test_derl_pop_final_continues);
   tcase_add_test (tc, test_fixed);
+  tc = bilevel_case (s, "refused");
   tcase_add_test (tc, test_bad_experiments);
   tcase_add_test (tc, test_bad_cold_start);
-  suite_add_tcase (s, tc);
   return s;
 }
 
