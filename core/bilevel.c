@@ -455,6 +455,24 @@ meta_init (Bilevel *b, GError **error)
 
 /* ---- one outer step ---- */
 
+/* derl-pop: the parameters of the population's policy (pop.ckpt), which
+ * the trainings of @what start from. */
+static double *
+load_population (Bilevel *b, const char *what, gsize *n, GError **error)
+{
+  g_autofree char *pop = path_in (b, "pop.ckpt");
+  g_autoptr (DerlPolicy) policy = derl_policy_load (b->backend, pop, 1, NULL, error);
+  if (!policy)
+    {
+      g_prefix_error (error, "%s starts from the population's policy: ", what);
+      return NULL;
+    }
+  *n = derl_policy_n_parameters (policy);
+  double *values = g_new (double, *n);
+  derl_policy_get_parameters (policy, values);
+  return values;
+}
+
 static gboolean
 outer_step (Bilevel *b, guint step, GError **error)
 {
@@ -478,15 +496,9 @@ outer_step (Bilevel *b, guint step, GError **error)
 
   if (b->mode == MODE_DERL_POP && step > 0)
     {
-      g_autoptr (DerlPolicy) best = derl_policy_load (b->backend, pop, 1, NULL, error);
-      if (!best)
-        {
-          g_prefix_error (error, "outer step %u starts from the population's policy: ", step + 1);
-          goto out;
-        }
-      n_init = derl_policy_n_parameters (best);
-      init = g_new (double, n_init);
-      derl_policy_get_parameters (best, init);
+      g_autofree char *what = g_strdup_printf ("outer step %u", step + 1);
+      if (!(init = load_population (b, what, &n_init, error)))
+        goto out;
     }
   if (b->mode == MODE_DERL_POP && g_mkdir_with_parents (inner_dir, 0755) != 0)
     {
@@ -837,19 +849,8 @@ final_policy (Bilevel *b, DerlBilevelSummary *s, GError **error)
    * how it trains one from scratch. */
   g_autofree double *init = NULL;
   gsize n_init = 0;
-  if (b->mode == MODE_DERL_POP)
-    {
-      g_autofree char *pop = path_in (b, "pop.ckpt");
-      g_autoptr (DerlPolicy) policy = derl_policy_load (b->backend, pop, 1, NULL, error);
-      if (!policy)
-        {
-          g_prefix_error (error, "the final stage starts from the population's policy: ");
-          return FALSE;
-        }
-      n_init = derl_policy_n_parameters (policy);
-      init = g_new (double, n_init);
-      derl_policy_get_parameters (policy, init);
-    }
+  if (b->mode == MODE_DERL_POP && !(init = load_population (b, "the final stage", &n_init, error)))
+    return FALSE;
   report (b, b->outer_steps, 0, n * runs);
   g_autofree char *ckpt = path_in (b, "policy.ckpt");
   gint64 t0 = g_get_monotonic_time ();
