@@ -1,123 +1,53 @@
-/* derl - the built-in CPU tensor backend: CBLAS for large matrix products,
- * plain C loops for everything else; float32 and float64.
+/* derl - the built-in CPU tensor backend: float32 through derl's own
+ * kernels (core/kernels/: one fixed order of operations on every
+ * instruction set), float64 through plain loops in the same order, for
+ * gradient checks and references.
  *
- * Every op is deterministic: the same inputs give the same bits, whatever
- * the thread that calls it (for a given blas_threads).  No op allocates
- * (they run per minibatch).
- * Tensors are contiguous row-major host arrays (views included: a view's
- * data points at its first element), so most ops are flat loops over
- * rows x cols elements. */
+ * Every op gives the same bits for the same inputs on every x86-64 CPU,
+ * every kernel path (DERL_CPU) and every thread count: large ops are split
+ * by rows (or elements) among the backend's threads, and no output element
+ * depends on the split.  No op allocates in steady state (they run per
+ * minibatch).  Tensors are contiguous row-major host arrays (views
+ * included: a view's data points at its first element). */
 #include "config.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "derl-private.h"
+#include "kernels/kernels.h"
+#include "kernels/pool.h"
 
 /* Host memory is aligned to a cache line, which also suits any SIMD width. */
 #define CPU_ALIGNMENT 64
 
-/* Up to this many multiply-adds (m * n * k) gemm runs plain loops instead
- * of CBLAS.  Measured with OpenBLAS 0.3.21 (one thread, -O2, warm caches),
- * the call costs about 20 ns with its SkylakeX small-matrix kernels and
- * 50-60 ns with its Haswell and Zen kernels, and its kernels are several
- * times faster than the portable loops from about a hundred multiply-adds
- * on: 4 x 4 x 4 ties (0.04 us loop, 0.04-0.06 us BLAS), 8 x 8 x 8 already
- * favours BLAS (f32: 0.22-0.26 us loop, 0.08-0.09 us BLAS), and so do the
- * rollout's products (16 x 64 x 64, f32: 19 us loop, 1.2-1.6 us BLAS).  So
- * only tiny products take the loops. */
-#define SMALL_GEMM_MAX_FLOPS 64
+/* Ops below these sizes run on the calling thread alone: handing a part
+ * to another thread costs about a microsecond. */
+#define SPLIT_MIN_FMAS (1u << 17)      /* multiply-adds of a product */
+#define SPLIT_MIN_ELEMENTS (1u << 15)  /* elements of an elementwise op */
+/* Parts start at multiples of this many rows or elements (whole tiles and
+ * cache lines for each thread). */
+#define SPLIT_GRAIN 16
 
 /* The value sample() and argmax() return for a row whose every entry is
  * masked: there is no action to return. */
 #define NO_ACTION DERL_NO_ACTION
 
 typedef struct {
-  int blas_threads;
+  guint threads;
+  DerlPool *pool;   /* NULL with one thread */
 } CpuContext;
 
+/* No parameters: the thread count comes from the run (derl-run's
+ * --threads for a single training), through derl_policy_set_threads(). */
 static const DerlParamSpec cpu_params[] = {
-  DERL_PARAM_INT_RANGE ("blas_threads", "1", 1, 256,
-                        "threads OpenBLAS may use inside one matrix product; keep 1 where derl runs its own threads"),
   DERL_PARAM_END
 };
 
-/* FOR_DTYPE (dtype, body): expands @body twice, once with the element type T
- * being float and once double, and runs the one matching @dtype.  Bodies
- * reach tensor elements as T * through ELEMS(). */
-#define FOR_DTYPE(dtype, ...)                     \
-  do                                              \
-    {                                             \
-      if ((dtype) == DERL_DTYPE_F64)              \
-        {                                         \
-          typedef double T;                       \
-          __VA_ARGS__                             \
-        }                                         \
-      else                                        \
-        {                                         \
-          typedef float T;                        \
-          __VA_ARGS__                             \
-        }                                         \
-    }                                             \
-  while (0)
-
-/* Asks for the next loop to be vectorised (see -fopenmp-simd in Makefile.am). */
-#define SIMD _Pragma ("omp simd")
-
-/* The elementwise kernels are compiled for the baseline instruction set and
- * for AVX2 and AVX-512, and the widest the CPU has is picked when the
- * library loads (an ifunc).  They have no reductions across vector lanes and
- * the build never contracts to FMA (-ffp-contract=off), so every version
- * gives the same bits; only the speed differs (the float32 tanh is 3-4x
- * faster with AVX-512 than with SSE2). */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__ELF__) && defined(HAVE_TARGET_CLONES)
-#define WIDEST_ISA __attribute__ ((target_clones ("avx512f", "avx2", "default")))
-#else
-#define WIDEST_ISA
-#endif
-
-#define ELEMS(t) ((T *) (t)->data)
-#define CELEMS(t) ((const T *) (t)->data)
-#define ROW(t, i) (ELEMS (t) + (gsize) (i) * (t)->cols)
-#define CROW(t, i) (CELEMS (t) + (gsize) (i) * (t)->cols)
-
-/* Math in the element type: float ops for float, so that float32 models do
- * not pay for double precision libm calls. */
-#define SQRT_T(x) ((T) (sizeof (T) == sizeof (float) ? sqrtf ((float) (x)) : sqrt ((double) (x))))
-#define TANH_T(x) ((T) tanh ((double) (x)))
-
-/* ---- float32 tanh, vectorisable ----
- *
- * libm's tanhf is a scalar call of some 15 ns: with 64-wide tanh layers it
- * was two thirds of PPO's time on CartPole.  This one is a rational
- * function the compiler vectorises (no calls, no branches):
- *     tanh(x) = s P(s^2) / Q(s^2),  s = min(|x|, 9) / 9,  sign restored,
- * P of degree 5 and Q of degree 3, fitted to tanh on [0, 9] for relative
- * error by weighted least squares (Sanathanan-Koerner iterations) and
- * clamped to 1 (float32 tanh is 1 above 9).  Worst relative error against
- * double-precision tanh over [-10, 10] in steps of 1e-4: 3.3e-7 (about 3
- * ulp), checked by tests/test-backend-ops.c. */
-static inline float
-tanh_f32 (float x)
-{
-  float a = fabsf (x);
-  float s = (a < 9.0f ? a : 9.0f) * (1.0f / 9.0f);
-  float t = s * s;
-  float p = 8.9999997730808978f + t * (94.288663632711405f + t * (173.39341804317709f
-            + t * (44.992212074062138f + t * (-5.1074546712183775f + t * 0.60391835284280115f))));
-  float q = 1.0f + t * (37.476497033573843f + t * (156.33427201506282f + t * 122.35994040033751f));
-  float y = s * p / q;
-  return copysignf (y < 1.0f ? y : 1.0f, x);
-}
-
-WIDEST_ISA static void
-tanh_f32_array (const float *x, float *y, gsize n)
-{
-  SIMD
-  for (gsize i = 0; i < n; i++)
-    y[i] = tanh_f32 (x[i]);
-}
+#define F32(t) ((float *) (t)->data)
+#define CF32(t) ((const float *) (t)->data)
+#define F64(t) ((double *) (t)->data)
+#define CF64(t) ((const double *) (t)->data)
 
 static gsize
 n_elements (const DerlTensor *t)
@@ -125,22 +55,32 @@ n_elements (const DerlTensor *t)
   return (gsize) t->rows * t->cols;
 }
 
+static const DerlKernels *
+kernels (void)
+{
+  return _derl_kernels_get ();
+}
+
+/* The range [*lo, *hi) of part @part of @n_parts over @n items, cut at
+ * multiples of SPLIT_GRAIN. */
+static void
+part_range (gsize n, guint part, guint n_parts, gsize *lo, gsize *hi)
+{
+  gsize grains = (n + SPLIT_GRAIN - 1) / SPLIT_GRAIN;
+  gsize per = (grains + n_parts - 1) / n_parts;
+
+  *lo = MIN (n, (gsize) part * per * SPLIT_GRAIN);
+  *hi = MIN (n, (gsize) (part + 1) * per * SPLIT_GRAIN);
+}
+
 /* ---- context and memory ---- */
 
-/* Always succeeds.  openblas_set_num_threads() is process-global: every CPU
- * backend of the process shares the value of the one created last.  Keeping
- * it at 1 also matters because Debian's pthread build of OpenBLAS otherwise
- * leaves one worker per core spinning in sched_yield() after each call,
- * which oversubscribes the threads derl runs itself. */
 static gboolean
 cpu_create (const DerlParams *params, gpointer *ctx, GError **error)
 {
   CpuContext *cpu = g_new0 (CpuContext, 1);
 
-  cpu->blas_threads = (int) derl_params_get_int (params, "blas_threads");
-#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
-  openblas_set_num_threads (cpu->blas_threads);
-#endif
+  cpu->threads = 1;
   *ctx = cpu;
   return TRUE;
 }
@@ -148,7 +88,24 @@ cpu_create (const DerlParams *params, gpointer *ctx, GError **error)
 static void
 cpu_destroy (gpointer ctx)
 {
-  g_free (ctx);
+  CpuContext *cpu = ctx;
+
+  _derl_pool_free (cpu->pool);
+  g_free (cpu);
+}
+
+void
+_derl_backend_cpu_set_threads (gpointer ctx, guint n_threads)
+{
+  CpuContext *cpu = ctx;
+
+  n_threads = MAX (n_threads, 1);
+  if (n_threads == cpu->threads)
+    return;
+  g_clear_pointer (&cpu->pool, _derl_pool_free);
+  cpu->threads = n_threads;
+  if (n_threads > 1)
+    cpu->pool = _derl_pool_new (n_threads);
 }
 
 static gboolean
@@ -203,15 +160,14 @@ cpu_fill (gpointer ctx, DerlTensor *t, double value)
 {
   gsize n = n_elements (t);
 
-  FOR_DTYPE (t->dtype, {
-    T *x = ELEMS (t);
-    const T val = (T) value;
-    if (val == 0)
-      memset (x, 0, n * sizeof (T));
-    else
-      for (gsize i = 0; i < n; i++)
-        x[i] = val;
-  });
+  if (value == 0.0)
+    memset (t->data, 0, n * derl_dtype_size (t->dtype));
+  else if (t->dtype == DERL_DTYPE_F64)
+    for (gsize i = 0; i < n; i++)
+      F64 (t)[i] = value;
+  else
+    for (gsize i = 0; i < n; i++)
+      F32 (t)[i] = (float) value;
 }
 
 /* dst = src; overlapping views are allowed. */
@@ -226,231 +182,282 @@ cpu_copy (gpointer ctx, DerlTensor *dst, const DerlTensor *src)
 
 /* ---- gemm ---- */
 
-/* C = alpha op(A) op(B) + beta C with plain loops, BLAS semantics included:
- * C is not read when beta is 0, A and B are not read when alpha is 0.  The
- * loops over j that are not reductions run over contiguous memory so that
- * the compiler can vectorise them; the order of the additions is fixed, so
- * the result is deterministic. */
+typedef struct {
+  const DerlKernels *k;
+  gboolean ta, tb;
+  guint m, n, kk;
+  float alpha, beta;
+  const float *a, *b;
+  float *c;
+  gsize lda, ldb, ldc;
+} GemmJob;
+
+/* Rows [lo, hi) of C: the same chains, on fewer rows. */
 static void
-gemm_loops (DerlDType dtype, gboolean trans_a, gboolean trans_b, guint m, guint n, guint k, double alpha,
-            const void *a_data, gsize lda, const void *b_data, gsize ldb, double beta, void *c_data,
-            gsize ldc)
+gemm_part (gpointer data, guint part, guint n_parts)
 {
-  FOR_DTYPE (dtype, {
-    const T *a = a_data;
-    const T *b = b_data;
-    const T al = (T) alpha;
-    const T be = (T) beta;
+  const GemmJob *j = data;
+  gsize lo, hi;
 
-    for (guint i = 0; i < m; i++)
-      {
-        T *restrict ci = (T *) c_data + i * ldc;
-
-        if (beta == 0.0)
-          memset (ci, 0, n * sizeof (T));
-        else if (beta != 1.0)
-          for (guint j = 0; j < n; j++)
-            ci[j] *= be;
-        if (alpha == 0.0)
-          continue;
-
-        if (!trans_b)
-          for (guint p = 0; p < k; p++)
-            {
-              const T aip = al * (trans_a ? a[p * lda + i] : a[i * lda + p]);
-              const T *restrict bp = b + p * ldb;
-              for (guint j = 0; j < n; j++)
-                ci[j] += aip * bp[j];
-            }
-        else
-          for (guint j = 0; j < n; j++)
-            {
-              const T *bj = b + j * ldb;
-              T acc = 0;
-              if (!trans_a)
-                for (guint p = 0; p < k; p++)
-                  acc += a[i * lda + p] * bj[p];
-              else
-                for (guint p = 0; p < k; p++)
-                  acc += a[p * lda + i] * bj[p];
-              ci[j] += al * acc;
-            }
-      }
-  });
+  part_range (j->m, part, n_parts, &lo, &hi);
+  if (lo < hi)
+    j->k->sgemm (j->ta, j->tb, (guint) (hi - lo), j->n, j->kk, j->alpha, j->a + (j->ta ? lo : lo * j->lda), j->lda,
+                 j->b, j->ldb, j->beta, j->c + lo * j->ldc, j->ldc);
 }
 
-/* CBLAS above SMALL_GEMM_MAX_FLOPS multiply-adds, gemm_loops() at or below
- * it and for the degenerate k = 0 and alpha = 0 (C = beta C, A and B not
- * read).  The leading dimensions are the stored column counts (at least 1,
- * as BLAS requires even of empty operands). */
+/* C = alpha op(A) op(B) + beta C as kernels.h defines it: C is not read
+ * when beta is 0, A and B are not read when alpha is 0. */
 static void
 cpu_gemm (gpointer ctx, gboolean trans_a, gboolean trans_b, double alpha, const DerlTensor *a,
           const DerlTensor *b, double beta, DerlTensor *c)
 {
+  CpuContext *cpu = ctx;
   guint m = c->rows, n = c->cols;
   guint k = trans_a ? a->rows : a->cols;
   gsize lda = MAX (a->cols, 1), ldb = MAX (b->cols, 1), ldc = MAX (c->cols, 1);
-  enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
-  enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
 
   if (m == 0 || n == 0)
     return;
-  if ((guint64) m * n * k <= SMALL_GEMM_MAX_FLOPS || k == 0 || alpha == 0.0)
-    gemm_loops (c->dtype, trans_a, trans_b, m, n, k, alpha, a->data, lda, b->data, ldb, beta, c->data, ldc);
-  else if (c->dtype == DERL_DTYPE_F64)
-    cblas_dgemm (CblasRowMajor, ta, tb, m, n, k, alpha, a->data, lda, b->data, ldb, beta, c->data, ldc);
+  if (c->dtype == DERL_DTYPE_F64)
+    {
+      _derl_kernels_dgemm (trans_a, trans_b, m, n, k, alpha, a->data, lda, b->data, ldb, beta, c->data, ldc);
+      return;
+    }
+
+  GemmJob job = { kernels (), trans_a, trans_b, m, n, k, (float) alpha, (float) beta,
+                  a->data, b->data, c->data, lda, ldb, ldc };
+  if (cpu->pool && (guint64) m * n * k >= SPLIT_MIN_FMAS && m >= 2 * SPLIT_GRAIN)
+    _derl_pool_run (cpu->pool, gemm_part, &job);
   else
-    cblas_sgemm (CblasRowMajor, ta, tb, m, n, k, (float) alpha, a->data, lda, b->data, ldb, (float) beta,
-                 c->data, ldc);
+    gemm_part (&job, 0, 1);
 }
 
-/* ---- broadcasts and reductions over rows ---- */
+/* ---- elementwise ops, split by rows or elements ---- */
+
+typedef enum {
+  JOB_TANH,
+  JOB_TANH_BACKWARD,
+  JOB_RELU,
+  JOB_RELU_BACKWARD,
+  JOB_REPEAT_ROWS,
+  JOB_ADD_ROW,
+  JOB_SUM_REPEATED,
+  JOB_GATHER_ROWS,
+} JobKind;
+
+typedef struct {
+  const DerlKernels *k;
+  JobKind kind;
+  gsize n;            /* elements, or rows for the row ops */
+  guint cols, repeat;
+  const float *x, *y;
+  const float *dy;
+  float *out;
+  const guint32 *indices;
+} MapJob;
+
+static void
+map_part (gpointer data, guint part, guint n_parts)
+{
+  const MapJob *j = data;
+  const DerlKernels *k = j->k;
+  gsize lo, hi, c = j->cols;
+
+  part_range (j->n, part, n_parts, &lo, &hi);
+  if (lo >= hi)
+    return;
+  switch (j->kind)
+    {
+    case JOB_TANH:
+      k->tanh (j->x + lo, j->out + lo, hi - lo);
+      break;
+    case JOB_TANH_BACKWARD:
+      k->tanh_backward (j->y + lo, j->dy + lo, j->out + lo, hi - lo);
+      break;
+    case JOB_RELU:
+      k->relu (j->x + lo, j->out + lo, hi - lo);
+      break;
+    case JOB_RELU_BACKWARD:
+      k->relu_backward (j->x + lo, j->dy + lo, j->out + lo, hi - lo);
+      break;
+    case JOB_REPEAT_ROWS:
+      /* rows [lo, hi) of Y: whole groups of repeat are not required */
+      for (gsize i = lo; i < hi; i++)
+        k->repeat_rows (j->x + (i / j->repeat) * c, j->out + i * c, 1, j->cols, 1);
+      break;
+    case JOB_ADD_ROW:
+      k->add_row (j->x, j->out + lo * c, (guint) (hi - lo), j->cols);
+      break;
+    case JOB_SUM_REPEATED:
+      k->sum_repeated (j->y + lo * j->repeat * c, j->out + lo * c, (guint) (hi - lo), j->cols, j->repeat);
+      break;
+    case JOB_GATHER_ROWS:
+      k->gather_rows (j->x, j->indices + lo, j->out + lo * c, (guint) (hi - lo), j->cols);
+      break;
+    }
+}
+
+/* Runs @job on the pool when it is large (@work elements), else here. */
+static void
+run_map (CpuContext *cpu, MapJob *job, gsize work)
+{
+  job->k = kernels ();
+  if (cpu->pool && work >= SPLIT_MIN_ELEMENTS && job->n >= 2 * SPLIT_GRAIN)
+    _derl_pool_run (cpu->pool, map_part, job);
+  else
+    map_part (job, 0, 1);
+}
 
 /* Y[i,:] += b[0,:] for every row i. */
-WIDEST_ISA static void
+static void
 cpu_add_row (gpointer ctx, DerlTensor *y, const DerlTensor *b)
 {
-  FOR_DTYPE (y->dtype, {
-    const T *restrict bias = CELEMS (b);
-    for (guint i = 0; i < y->rows; i++)
-      {
-        T *restrict yi = ROW (y, i);
-        SIMD
+  if (y->dtype == DERL_DTYPE_F64)
+    {
+      for (guint i = 0; i < y->rows; i++)
         for (guint j = 0; j < y->cols; j++)
-          yi[j] += bias[j];
-      }
-  });
+          F64 (y)[(gsize) i * y->cols + j] += CF64 (b)[j];
+      return;
+    }
+  MapJob job = { .kind = JOB_ADD_ROW, .n = y->rows, .cols = y->cols, .x = CF32 (b), .out = F32 (y) };
+  run_map (ctx, &job, n_elements (y));
 }
 
 /* Y[i,:] = X[i / repeat,:]. */
-WIDEST_ISA static void
+static void
 cpu_repeat_rows (gpointer ctx, DerlTensor *y, const DerlTensor *x, guint repeat)
 {
-  /* A loop, not memcpy: rows are short (a call per row cost more than the
-   * copy). */
-  FOR_DTYPE (y->dtype, {
-    for (guint i = 0; i < y->rows; i++)
-      {
-        T *restrict yi = ROW (y, i);
-        const T *restrict xi = CROW (x, i / repeat);
-        SIMD
-        for (guint j = 0; j < y->cols; j++)
-          yi[j] = xi[j];
-      }
-  });
+  if (y->dtype == DERL_DTYPE_F64)
+    {
+      for (guint i = 0; i < y->rows; i++)
+        memcpy (F64 (y) + (gsize) i * y->cols, CF64 (x) + (gsize) (i / repeat) * x->cols, y->cols * sizeof (double));
+      return;
+    }
+  if (!(ctx && ((CpuContext *) ctx)->pool && n_elements (y) >= SPLIT_MIN_ELEMENTS))
+    {
+      kernels ()->repeat_rows (CF32 (x), F32 (y), y->rows, y->cols, repeat);
+      return;
+    }
+  MapJob job = { .kind = JOB_REPEAT_ROWS, .n = y->rows, .cols = y->cols, .repeat = repeat,
+                 .x = CF32 (x), .out = F32 (y) };
+  run_map (ctx, &job, n_elements (y));
 }
 
 /* X[i,:] = Y[i * repeat,:] + Y[i * repeat + 1,:] + ..., added in that order. */
-WIDEST_ISA static void
+static void
 cpu_sum_repeated (gpointer ctx, const DerlTensor *y, guint repeat, DerlTensor *x)
 {
-  FOR_DTYPE (x->dtype, {
-    for (guint i = 0; i < x->rows; i++)
-      {
-        T *restrict xi = ROW (x, i);
-        memcpy (xi, CROW (y, (gsize) i * repeat), x->cols * sizeof (T));
-        for (guint r = 1; r < repeat; r++)
+  if (x->dtype == DERL_DTYPE_F64)
+    {
+      for (guint i = 0; i < x->rows; i++)
+        for (guint j = 0; j < x->cols; j++)
           {
-            const T *restrict yr = CROW (y, (gsize) i * repeat + r);
-            for (guint j = 0; j < x->cols; j++)
-              xi[j] += yr[j];
+            double s = CF64 (y)[(gsize) i * repeat * x->cols + j];
+            for (guint r = 1; r < repeat; r++)
+              s += CF64 (y)[((gsize) i * repeat + r) * x->cols + j];
+            F64 (x)[(gsize) i * x->cols + j] = s;
           }
-      }
-  });
+      return;
+    }
+  MapJob job = { .kind = JOB_SUM_REPEATED, .n = x->rows, .cols = x->cols, .repeat = repeat,
+                 .y = CF32 (y), .out = F32 (x) };
+  run_map (ctx, &job, n_elements (y));
 }
 
 /* out = beta out + alpha sum_i X[i,:], added row after row; as in BLAS, out
  * is not read when beta is 0. */
-WIDEST_ISA static void
+static void
 cpu_sum_rows (gpointer ctx, const DerlTensor *x, double alpha, double beta, DerlTensor *out)
 {
-  FOR_DTYPE (x->dtype, {
-    T *restrict o = ELEMS (out);
-    const T al = (T) alpha;
-    const T be = (T) beta;
-    for (guint j = 0; j < x->cols; j++)
-      o[j] = beta == 0.0 ? 0 : be * o[j];
-    for (guint i = 0; i < x->rows; i++)
-      {
-        const T *restrict xi = CROW (x, i);
-        SIMD
+  if (x->dtype == DERL_DTYPE_F64)
+    {
+      double *o = F64 (out);
+      for (guint j = 0; j < x->cols; j++)
+        o[j] = beta == 0.0 ? 0.0 : beta * o[j];
+      for (guint i = 0; i < x->rows; i++)
         for (guint j = 0; j < x->cols; j++)
-          o[j] += al * xi[j];
-      }
-  });
+          o[j] += alpha * CF64 (x)[(gsize) i * x->cols + j];
+      return;
+    }
+  kernels ()->sum_rows (CF32 (x), x->rows, x->cols, (float) alpha, (float) beta, F32 (out));
 }
 
 /* ---- activations ---- */
 
 /* Y = f(X), elementwise; Y may be X. */
-WIDEST_ISA static void
+static void
 cpu_activation (gpointer ctx, DerlActivation f, const DerlTensor *x, DerlTensor *y)
 {
   gsize n = n_elements (x);
 
-  FOR_DTYPE (x->dtype, {
-    const T *xs = CELEMS (x);
-    T *ys = ELEMS (y);
-    switch (f)
-      {
-      case DERL_ACTIVATION_TANH:
-        if (sizeof (T) == sizeof (float))
-          tanh_f32_array ((const float *) xs, (float *) ys, n);
-        else
-          for (gsize i = 0; i < n; i++)
-            ys[i] = TANH_T (xs[i]);
-        break;
-      case DERL_ACTIVATION_RELU:
-        for (gsize i = 0; i < n; i++)
-          ys[i] = xs[i] > 0 ? xs[i] : 0;
-        break;
-      case DERL_ACTIVATION_IDENTITY:
-      default:
-        if (ys != xs && n > 0)
-          memmove (ys, xs, n * sizeof (T));
-        break;
-      }
-  });
+  if (f != DERL_ACTIVATION_TANH && f != DERL_ACTIVATION_RELU)
+    {
+      if (y->data != x->data && n > 0)
+        memmove (y->data, x->data, n * derl_dtype_size (x->dtype));
+      return;
+    }
+  if (x->dtype == DERL_DTYPE_F64)
+    {
+      for (gsize i = 0; i < n; i++)
+        F64 (y)[i] = f == DERL_ACTIVATION_TANH ? tanh (CF64 (x)[i]) : (CF64 (x)[i] > 0 ? CF64 (x)[i] : 0.0);
+      return;
+    }
+  MapJob job = { .kind = f == DERL_ACTIVATION_TANH ? JOB_TANH : JOB_RELU, .n = n, .x = CF32 (x), .out = F32 (y) };
+  run_map (ctx, &job, n);
 }
 
 /* dX = dY f'(X): tanh uses Y (1 - Y^2), relu passes dY where X > 0 (0 at
  * X = 0).  dX may be dY. */
-WIDEST_ISA static void
+static void
 cpu_activation_backward (gpointer ctx, DerlActivation f, const DerlTensor *x, const DerlTensor *y,
                          const DerlTensor *dy, DerlTensor *dx)
 {
   gsize n = n_elements (x);
 
-  FOR_DTYPE (x->dtype, {
-    const T *xs = CELEMS (x);
-    const T *ys = CELEMS (y);
-    const T *dys = CELEMS (dy);
-    T *dxs = ELEMS (dx);
-    switch (f)
-      {
-      case DERL_ACTIVATION_TANH:
-        SIMD
-        for (gsize i = 0; i < n; i++)
-          dxs[i] = dys[i] * (1 - ys[i] * ys[i]);
-        break;
-      case DERL_ACTIVATION_RELU:
-        for (gsize i = 0; i < n; i++)
-          dxs[i] = xs[i] > 0 ? dys[i] : 0;
-        break;
-      case DERL_ACTIVATION_IDENTITY:
-      default:
-        if (dxs != dys && n > 0)
-          memmove (dxs, dys, n * sizeof (T));
-        break;
-      }
-  });
+  if (f != DERL_ACTIVATION_TANH && f != DERL_ACTIVATION_RELU)
+    {
+      if (dx->data != dy->data && n > 0)
+        memmove (dx->data, dy->data, n * derl_dtype_size (x->dtype));
+      return;
+    }
+  if (x->dtype == DERL_DTYPE_F64)
+    {
+      for (gsize i = 0; i < n; i++)
+        F64 (dx)[i] = f == DERL_ACTIVATION_TANH ? CF64 (dy)[i] * (1 - CF64 (y)[i] * CF64 (y)[i])
+                                                : (CF64 (x)[i] > 0 ? CF64 (dy)[i] : 0.0);
+      return;
+    }
+  MapJob job = { .kind = f == DERL_ACTIVATION_TANH ? JOB_TANH_BACKWARD : JOB_RELU_BACKWARD, .n = n,
+                 .x = CF32 (x), .y = CF32 (y), .dy = CF32 (dy), .out = F32 (dx) };
+  run_map (ctx, &job, n);
 }
 
-/* ---- masked softmax, sampling ---- */
+/* ---- masked softmax, sampling: per row, in double, derl's exp and log ---- */
+
+/* Expands @body for float and for double tensors, T being the element type. */
+#define FOR_DTYPE(dtype, ...)        \
+  do                                 \
+    {                                \
+      if ((dtype) == DERL_DTYPE_F64) \
+        {                            \
+          typedef double T;          \
+          __VA_ARGS__                \
+        }                            \
+      else                           \
+        {                            \
+          typedef float T;           \
+          __VA_ARGS__                \
+        }                            \
+    }                                \
+  while (0)
+
+#define CROW(t, i) ((const T *) (t)->data + (gsize) (i) * (t)->cols)
+#define ROW(t, i) ((T *) (t)->data + (gsize) (i) * (t)->cols)
 
 /* Per row: L = X - max - log (sum exp (X - max)) over the unmasked entries
- * (mask non-zero), the sum accumulated in double; masked entries get -inf.
- * A row whose every entry is masked comes out all -inf.  L may be X. */
+ * (mask non-zero), the sum accumulated in double in column order; masked
+ * entries get -inf.  A row whose every entry is masked comes out all -inf.
+ * L may be X. */
 static void
 cpu_masked_log_softmax (gpointer ctx, const DerlTensor *x, const DerlTensor *mask, DerlTensor *l)
 {
@@ -467,8 +474,8 @@ cpu_masked_log_softmax (gpointer ctx, const DerlTensor *x, const DerlTensor *mas
             max = xi[j];
         for (guint j = 0; j < x->cols; j++)
           if (mi[j] != 0)
-            sum += exp ((double) xi[j] - max);
-        shift = max + log (sum);
+            sum += derl_math_exp ((double) xi[j] - max);
+        shift = max + derl_math_log (sum);
         for (guint j = 0; j < x->cols; j++)
           li[j] = mi[j] != 0 ? (T) ((double) xi[j] - shift) : (T) -INFINITY;
       }
@@ -494,7 +501,7 @@ cpu_masked_log_softmax_backward (gpointer ctx, const DerlTensor *l, const DerlTe
           if (mi[j] != 0)
             sum += dli[j];
         for (guint j = 0; j < l->cols; j++)
-          dxi[j] = mi[j] != 0 ? (T) (dli[j] - exp ((double) li[j]) * sum) : 0;
+          dxi[j] = mi[j] != 0 ? (T) (dli[j] - derl_math_exp ((double) li[j]) * sum) : 0;
       }
   });
 }
@@ -519,7 +526,7 @@ cpu_sample (gpointer ctx, const DerlTensor *l, const DerlTensor *mask, const dou
           if (mi[j] != 0)
             {
               action = j;
-              cum += exp ((double) li[j]);
+              cum += derl_math_exp ((double) li[j]);
               if (cum > uniform[i])
                 break;
             }
@@ -549,20 +556,19 @@ cpu_argmax (gpointer ctx, const DerlTensor *l, const DerlTensor *mask, guint32 *
 }
 
 /* dst[i,:] = src[indices[i],:]; dst must not overlap src. */
-WIDEST_ISA static void
+static void
 cpu_gather_rows (gpointer ctx, const DerlTensor *src, const guint32 *indices, DerlTensor *dst)
 {
-  /* A loop, not memcpy: candidate rows are a few dozen elements. */
-  FOR_DTYPE (src->dtype, {
-    for (guint i = 0; i < dst->rows; i++)
-      {
-        T *restrict di = ROW (dst, i);
-        const T *restrict si = CROW (src, indices[i]);
-        SIMD
-        for (guint j = 0; j < src->cols; j++)
-          di[j] = si[j];
-      }
-  });
+  if (src->dtype == DERL_DTYPE_F64)
+    {
+      for (guint i = 0; i < dst->rows; i++)
+        memcpy (F64 (dst) + (gsize) i * dst->cols, CF64 (src) + (gsize) indices[i] * src->cols,
+                src->cols * sizeof (double));
+      return;
+    }
+  MapJob job = { .kind = JOB_GATHER_ROWS, .n = dst->rows, .cols = dst->cols, .x = CF32 (src), .out = F32 (dst),
+                 .indices = indices };
+  run_map (ctx, &job, n_elements (dst));
 }
 
 /* ---- vector ops and the optimiser ---- */
@@ -575,7 +581,7 @@ cpu_sum_squares (gpointer ctx, const DerlTensor *x)
   double sum = 0.0;
 
   FOR_DTYPE (x->dtype, {
-    const T *xs = CELEMS (x);
+    const T *xs = x->data;
     for (gsize i = 0; i < n; i++)
       sum += (double) xs[i] * xs[i];
   });
@@ -588,13 +594,11 @@ cpu_scale (gpointer ctx, DerlTensor *x, double alpha)
 {
   gsize n = n_elements (x);
 
-  FOR_DTYPE (x->dtype, {
-    T *xs = ELEMS (x);
-    const T al = (T) alpha;
-    SIMD
+  if (x->dtype == DERL_DTYPE_F64)
     for (gsize i = 0; i < n; i++)
-      xs[i] *= al;
-  });
+      F64 (x)[i] *= alpha;
+  else
+    kernels ()->scale (F32 (x), n, (float) alpha);
 }
 
 /* Y += alpha X, in the element type. */
@@ -603,44 +607,50 @@ cpu_axpy (gpointer ctx, double alpha, const DerlTensor *x, DerlTensor *y)
 {
   gsize n = n_elements (x);
 
-  FOR_DTYPE (x->dtype, {
-    const T *restrict xs = CELEMS (x);
-    T *restrict ys = ELEMS (y);
-    const T al = (T) alpha;
+  if (x->dtype == DERL_DTYPE_F64)
     for (gsize i = 0; i < n; i++)
-      ys[i] += al * xs[i];
-  });
+      F64 (y)[i] += alpha * CF64 (x)[i];
+  else
+    kernels ()->axpy (CF32 (x), F32 (y), n, (float) alpha);
+}
+
+/* beta^t by squaring: exact operations in a fixed order, the same bits
+ * everywhere (libm's pow is not). */
+static double
+power (double beta, guint64 t)
+{
+  double result = 1.0;
+
+  for (; t; t >>= 1, beta *= beta)
+    if (t & 1)
+      result *= beta;
+  return result;
 }
 
 /* One Adam step, exactly DerlAdamParams' formula, elementwise in the element
  * type; the bias corrections 1 - beta^t are computed in double once. */
-WIDEST_ISA static void
+static void
 cpu_adam (gpointer ctx, DerlTensor *param, const DerlTensor *grad, DerlTensor *m, DerlTensor *v,
           const DerlAdamParams *p)
 {
   gsize n = n_elements (param);
-  double bc1 = 1.0 - pow (p->beta1, (double) p->t);
-  double bc2 = 1.0 - pow (p->beta2, (double) p->t);
+  double bc1 = 1.0 - power (p->beta1, p->t);
+  double bc2 = 1.0 - power (p->beta2, p->t);
 
-  FOR_DTYPE (param->dtype, {
-    T *restrict ps = ELEMS (param);
-    const T *restrict gs = CELEMS (grad);
-    T *restrict ms = ELEMS (m);
-    T *restrict vs = ELEMS (v);
-    const T b1 = (T) p->beta1, c1 = (T) (1.0 - p->beta1);
-    const T b2 = (T) p->beta2, c2 = (T) (1.0 - p->beta2);
-    const T lr = (T) p->lr, eps = (T) p->eps;
-    const T bias1 = (T) bc1, bias2 = (T) bc2;
-
-    SIMD
-    for (gsize i = 0; i < n; i++)
-      {
-        const T g = gs[i];
-        ms[i] = b1 * ms[i] + c1 * g;
-        vs[i] = b2 * vs[i] + c2 * g * g;
-        ps[i] -= lr * (ms[i] / bias1) / (SQRT_T (vs[i] / bias2) + eps);
-      }
-  });
+  if (param->dtype == DERL_DTYPE_F64)
+    {
+      for (gsize i = 0; i < n; i++)
+        {
+          const double g = CF64 (grad)[i];
+          F64 (m)[i] = p->beta1 * F64 (m)[i] + (1.0 - p->beta1) * g;
+          F64 (v)[i] = p->beta2 * F64 (v)[i] + (1.0 - p->beta2) * g * g;
+          F64 (param)[i] -= p->lr * (F64 (m)[i] / bc1) / (sqrt (F64 (v)[i] / bc2) + p->eps);
+        }
+      return;
+    }
+  DerlKernelsAdam a = { (float) p->beta1, (float) (1.0 - p->beta1), (float) p->beta2, (float) (1.0 - p->beta2),
+                        (float) p->lr, (float) p->eps, (float) bc1, (float) bc2 };
+  kernels ()->adam (F32 (param), CF32 (grad), F32 (m), F32 (v), n, &a);
 }
 
 /* ---- the vtable ---- */

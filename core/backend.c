@@ -58,6 +58,14 @@ derl_backend_free (DerlBackend *backend)
   g_free (backend);
 }
 
+void
+derl_backend_set_threads (DerlBackend *backend, guint n_threads)
+{
+  g_return_if_fail (backend != NULL && n_threads >= 1);
+  if (backend->vt == derl_backend_cpu_vtable ())
+    _derl_backend_cpu_set_threads (backend->ctx, n_threads);
+}
+
 const char *
 derl_backend_get_name (const DerlBackend *backend)
 {

@@ -6,6 +6,9 @@
 
 G_BEGIN_DECLS
 
+/* backend-cpu.c: the same on the CPU backend's context. */
+void _derl_backend_cpu_set_threads (gpointer ctx, guint n_threads);
+
 /* suggest.c: the candidate closest to @name by edit distance when it is a
  * plausible typo (distance <= max(1, len/3)), else NULL.  Not copied. */
 const char *_derl_suggest_closest (const char *name, const char *const *candidates, gsize n_candidates);

@@ -389,7 +389,7 @@ _derl_meta_sample (DerlMeta *m, guint64 seed, guint64 step, gboolean uniform_tok
                 if (mk[tok] && r-- == 0)
                   break;
               m->actions[row] = tok;
-              m->logp[row] = (float) -log ((double) allowed);
+              m->logp[row] = (float) -derl_math_log ((double) allowed);
               continue;
             }
           memcpy (m->step_obs + (gsize) k * m->obs_size, f, sizeof (float) * m->obs_size);

@@ -591,6 +591,7 @@ void
 derl_policy_set_threads (DerlPolicy *p, guint n_threads)
 {
   g_return_if_fail (p != NULL && n_threads >= 1);
+  derl_backend_set_threads (p->backend, n_threads);
   if (n_threads >= 2 && p->config.value_head && !p->worker)
     {
       p->job = CRITIC_NONE;
@@ -785,7 +786,7 @@ derl_policy_evaluate (DerlPolicy *p, const DerlPolicyInputs *in, const guint32 *
           double h = 0;
           for (guint j = 0; j < w; j++)
             if (isfinite (li[j]))
-              h -= exp (li[j]) * li[j];
+              h -= derl_math_exp (li[j]) * li[j];
           entropy[i] = h;
         }
     }
@@ -828,7 +829,7 @@ derl_policy_backward (DerlPolicy *p, const double *dlogp, const double *dentropy
               if (j == p->last_actions[i])
                 d += dlogp[i];
               if (dentropy)
-                d += dentropy[i] * -exp (li[j]) * (li[j] + 1.0);
+                d += dentropy[i] * -derl_math_exp (li[j]) * (li[j] + 1.0);
             }
           di[j] = d;
         }

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <derl/math.h>
 #include <derl/rng.h>
 
 #define PHILOX_M0 0xD2511F53u
@@ -106,5 +107,5 @@ derl_rng_normal (DerlRng *rng)
 {
   double u1 = 1.0 - derl_rng_uniform (rng); /* (0, 1]: log is finite */
   double u2 = derl_rng_uniform (rng);
-  return sqrt (-2.0 * log (u1)) * cos (2.0 * G_PI * u2);
+  return sqrt (-2.0 * derl_math_log (u1)) * derl_math_cos_turns (u2);
 }

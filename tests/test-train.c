@@ -242,8 +242,8 @@ START_TEST (test_train_validation)
                   "[optimizer] name: no optimizer named 'pop'; did you mean 'ppo'?");
   assert_invalid ("[experiment]\nmode = train\n[optimizer]\nname = ppo\nclip_coeff = 0.1\n[env]\nname = cartpole\n",
                   "[optimizer] clip_coeff: unknown key for optimizer 'ppo'; did you mean 'clip_coef'?");
-  assert_invalid ("[experiment]\nmode = train\n[backend]\nname = cpu\nblas_threads = 0\n[env]\nname = cartpole\n",
-                  "[backend] blas_threads = 0: 0 is out of range");
+  assert_invalid ("[experiment]\nmode = train\n[backend]\nname = cpu\nblas_threads = 1\n[env]\nname = cartpole\n",
+                  "[backend] blas_threads: unknown key for backend 'cpu'");
   /* The optimizer itself refuses a combination of valid values. */
   assert_invalid ("[experiment]\nmode = train\n[optimizer]\nn_envs = 1\nn_steps = 2\nn_minibatches = 4\n"
                   "[env]\nname = cartpole\n",

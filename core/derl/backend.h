@@ -196,16 +196,66 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DerlBackend, derl_backend_free)
 /** derl_backend_get_name: Returns the backend feature's name, e.g. "cpu". */
 const char *derl_backend_get_name (const DerlBackend *backend);
 
+/**
+ * derl_backend_set_threads:
+ * @n_threads: 1 or more
+ *
+ * Splits each large op of the backend among @n_threads threads, the
+ * caller's included, where the backend can (the built-in CPU backend;
+ * other backends ignore it).  Results do not depend on it: the ops split
+ * their outputs, never a sum.
+ */
+void derl_backend_set_threads (DerlBackend *backend, guint n_threads);
+
 /** derl_backend_supports: Returns whether the backend implements @dtype. */
 gboolean derl_backend_supports (const DerlBackend *backend, DerlDType dtype);
 
 /**
  * derl_backend_cpu_vtable:
- * Returns the built-in CPU backend's vtable (CBLAS for gemm, plain loops
- * for the rest).  Single-threaded unless its blas_threads parameter is
- * above 1, which sets OpenBLAS's thread count for the whole process.
+ * Returns the built-in CPU backend's vtable: derl's own kernels for
+ * float32 (matrix products, activations, Adam, ...), plain loops for
+ * float64.  Every op gives the same bits on every x86-64 CPU, kernel path
+ * and thread count (derl_backend_cpu_kernels()).  It has no parameters;
+ * derl_policy_set_threads() splits its large ops among threads.
  */
 const DerlBackendVTable *derl_backend_cpu_vtable (void);
+
+/**
+ * derl_backend_cpu_kernels:
+ * Returns the instruction-set path the CPU backend's float32 kernels take
+ * in this process: "avx512", "avx2" (with FMA) or "generic" (portable C).
+ * The widest the CPU runs unless the DERL_CPU environment variable (read
+ * once, at the first op) or derl_backend_cpu_set_kernels() names another.
+ * Every path gives the same bits; only the speed differs.
+ */
+const char *derl_backend_cpu_kernels (void);
+
+/**
+ * derl_backend_cpu_set_kernels:
+ * @name: "generic", "avx2", "avx512" or "auto" (the widest)
+ *
+ * Makes every CPU backend of the process use that path from now on, as
+ * DERL_CPU does at start-up; for tests that compare paths on one machine.
+ * Returns FALSE with @error when the name is unknown, this build lacks the
+ * path or this CPU cannot run it.
+ */
+gboolean derl_backend_cpu_set_kernels (const char *name, GError **error);
+
+/**
+ * derl_backend_cpu_check_env:
+ * Returns FALSE with @error naming the value and why when DERL_CPU is set
+ * to a path that is unknown or that this CPU or build cannot run (the
+ * kernels would then take the widest path instead); TRUE when it is unset,
+ * empty or usable.  derl-run checks it before a run.
+ */
+gboolean derl_backend_cpu_check_env (GError **error);
+
+/**
+ * derl_cpu_model:
+ * Returns the CPU's model name as the operating system reports it, e.g.
+ * "AMD EPYC 9B14" (a static string), for the records a run writes.
+ */
+const char *derl_cpu_model (void);
 
 /**
  * derl_backend_cpu_params:

@@ -8,6 +8,7 @@
 #include <derl/version.h>
 #include <derl/error.h>
 #include <derl/rng.h>
+#include <derl/math.h>
 #include <derl/param.h>
 #include <derl/plugin.h>
 #include <derl/env.h>

@@ -87,12 +87,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DerlPolicy, derl_policy_free)
 
 /**
  * derl_policy_set_threads:
- * @n_threads: 1, or 2 or more to run the critic's forward and backward
- *   passes of training (derl_policy_evaluate(), derl_policy_backward()) on a
- *   second thread, beside the actor's
+ * @n_threads: 1, or 2 or more to split each large op of the policy's
+ *   backend among that many threads (the built-in CPU backend; other
+ *   backends ignore it) and, with a value head, to run the critic's forward
+ *   and backward passes of training (derl_policy_evaluate(),
+ *   derl_policy_backward()) on a thread of their own, beside the actor's
  *
- * The numbers do not depend on it: the same operations run on the same
- * data either way.  Without a value head there is nothing to run beside.
+ * The numbers do not depend on it: every output element is computed by
+ * the same operations in the same order either way.  The setting belongs
+ * to the backend, so it holds for every policy sharing it.
  */
 void derl_policy_set_threads (DerlPolicy *policy, guint n_threads);
 

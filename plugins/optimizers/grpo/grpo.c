@@ -164,7 +164,7 @@ grpo_loss (const Grpo *g, const DerlBatch *b, const guint32 *rows, guint M, cons
   for (guint i = 0; i < M; i++)
     {
       double A = g->advantages[rows[i]];
-      double ratio = exp (newlogp[i] - b->logp[rows[i]]);
+      double ratio = derl_math_exp (newlogp[i] - b->logp[rows[i]]);
       double s1 = ratio * A, s2 = CLAMP (ratio, 1.0 - g->clip, 1.0 + g->clip) * A;
       gboolean inside = ratio >= 1.0 - g->clip && ratio <= 1.0 + g->clip;
       /* d/dl of -min(s1, s2): the unclipped branch carries -A r */
@@ -174,8 +174,8 @@ grpo_loss (const Grpo *g, const DerlBatch *b, const guint32 *rows, guint M, cons
         {
           /* k3 = exp(l_ref - l) - (l_ref - l) - 1; d k3/dl = 1 - exp(l_ref - l) */
           double diff = reflogp[i] - newlogp[i];
-          loss->kl += exp (diff) - diff - 1.0;
-          d += g->beta * (1.0 - exp (diff));
+          loss->kl += derl_math_exp (diff) - diff - 1.0;
+          d += g->beta * (1.0 - derl_math_exp (diff));
         }
       dlogp[i] = d / M;
       dentropy[i] = -g->ent_coef / M;

@@ -197,7 +197,7 @@ ppo_loss (const Ppo *p, const DerlBatch *b, const guint32 *rows, guint M, const 
       guint row = rows[i];
       double A = adv[i];
       double logratio = newlogp[i] - b->logp[row];
-      double ratio = exp (logratio);
+      double ratio = derl_math_exp (logratio);
 
       /* clipped surrogate; d/dl of the chosen branch: -A r, or 0 where clipped */
       double pg1 = -A * ratio;
