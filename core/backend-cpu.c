@@ -28,6 +28,9 @@
 /* Parts start at multiples of this many rows or elements (whole tiles and
  * cache lines for each thread). */
 #define SPLIT_GRAIN 16
+/* Parts per thread: more parts than threads even out threads that run at
+ * different speeds (a part whose data sits in another core's cache). */
+#define PARTS_PER_THREAD 4
 
 /* The value sample() and argmax() return for a row whose every entry is
  * masked: there is no action to return. */
@@ -71,6 +74,16 @@ part_range (gsize n, guint part, guint n_parts, gsize *lo, gsize *hi)
 
   *lo = MIN (n, (gsize) part * per * SPLIT_GRAIN);
   *hi = MIN (n, (gsize) (part + 1) * per * SPLIT_GRAIN);
+}
+
+/* How many parts to cut an op of @items rows or elements and @work
+ * multiply-adds or elements into: 1 (run it here) when it is small. */
+static guint
+n_parts_for (const CpuContext *cpu, gsize items, gsize work, gsize min_work)
+{
+  if (!cpu->pool || work < min_work || items < 2 * SPLIT_GRAIN)
+    return 1;
+  return (guint) MIN ((gsize) cpu->threads * PARTS_PER_THREAD, items / SPLIT_GRAIN);
 }
 
 /* ---- context and memory ---- */
@@ -226,10 +239,7 @@ cpu_gemm (gpointer ctx, gboolean trans_a, gboolean trans_b, double alpha, const 
 
   GemmJob job = { kernels (), trans_a, trans_b, m, n, k, (float) alpha, (float) beta,
                   a->data, b->data, c->data, lda, ldb, ldc };
-  if (cpu->pool && (guint64) m * n * k >= SPLIT_MIN_FMAS && m >= 2 * SPLIT_GRAIN)
-    _derl_pool_run (cpu->pool, gemm_part, &job);
-  else
-    gemm_part (&job, 0, 1);
+  _derl_pool_run (cpu->pool, gemm_part, &job, n_parts_for (cpu, m, (gsize) m * n * k, SPLIT_MIN_FMAS));
 }
 
 /* ---- elementwise ops, split by rows or elements ---- */
@@ -302,10 +312,7 @@ static void
 run_map (CpuContext *cpu, MapJob *job, gsize work)
 {
   job->k = kernels ();
-  if (cpu->pool && work >= SPLIT_MIN_ELEMENTS && job->n >= 2 * SPLIT_GRAIN)
-    _derl_pool_run (cpu->pool, map_part, job);
-  else
-    map_part (job, 0, 1);
+  _derl_pool_run (cpu->pool, map_part, job, n_parts_for (cpu, job->n, work, SPLIT_MIN_ELEMENTS));
 }
 
 /* Y[i,:] += b[0,:] for every row i. */
@@ -459,10 +466,10 @@ cpu_activation_backward (gpointer ctx, DerlActivation f, const DerlTensor *x, co
  * entries get -inf.  A row whose every entry is masked comes out all -inf.
  * L may be X. */
 static void
-cpu_masked_log_softmax (gpointer ctx, const DerlTensor *x, const DerlTensor *mask, DerlTensor *l)
+log_softmax_rows (const DerlTensor *x, const DerlTensor *mask, DerlTensor *l, gsize lo, gsize hi)
 {
   FOR_DTYPE (x->dtype, {
-    for (guint i = 0; i < x->rows; i++)
+    for (gsize i = lo; i < hi; i++)
       {
         const T *xi = CROW (x, i);
         const T *mi = CROW (mask, i);
@@ -485,11 +492,11 @@ cpu_masked_log_softmax (gpointer ctx, const DerlTensor *x, const DerlTensor *mas
 /* Per row: dX = dL - exp (L) sum (dL over the unmasked entries), the sum in
  * double; masked entries of dX are 0.  dX may be dL. */
 static void
-cpu_masked_log_softmax_backward (gpointer ctx, const DerlTensor *l, const DerlTensor *mask,
-                                 const DerlTensor *dl, DerlTensor *dx)
+log_softmax_backward_rows (const DerlTensor *l, const DerlTensor *mask, const DerlTensor *dl, DerlTensor *dx,
+                           gsize lo, gsize hi)
 {
   FOR_DTYPE (l->dtype, {
-    for (guint i = 0; i < l->rows; i++)
+    for (gsize i = lo; i < hi; i++)
       {
         const T *li = CROW (l, i);
         const T *mi = CROW (mask, i);
@@ -504,6 +511,41 @@ cpu_masked_log_softmax_backward (gpointer ctx, const DerlTensor *l, const DerlTe
           dxi[j] = mi[j] != 0 ? (T) (dli[j] - derl_math_exp ((double) li[j]) * sum) : 0;
       }
   });
+}
+
+typedef struct {
+  const DerlTensor *x, *mask, *dl;   /* x is L for the backward pass */
+  DerlTensor *out;
+} SoftmaxJob;
+
+static void
+softmax_part (gpointer data, guint part, guint n_parts)
+{
+  const SoftmaxJob *j = data;
+  gsize lo, hi;
+
+  part_range (j->x->rows, part, n_parts, &lo, &hi);
+  if (j->dl)
+    log_softmax_backward_rows (j->x, j->mask, j->dl, j->out, lo, hi);
+  else
+    log_softmax_rows (j->x, j->mask, j->out, lo, hi);
+}
+
+static void
+cpu_masked_log_softmax (gpointer ctx, const DerlTensor *x, const DerlTensor *mask, DerlTensor *l)
+{
+  SoftmaxJob job = { x, mask, NULL, l };
+  _derl_pool_run (((CpuContext *) ctx)->pool, softmax_part, &job,
+                  n_parts_for (ctx, x->rows, n_elements (x), SPLIT_MIN_ELEMENTS / 4));
+}
+
+static void
+cpu_masked_log_softmax_backward (gpointer ctx, const DerlTensor *l, const DerlTensor *mask,
+                                 const DerlTensor *dl, DerlTensor *dx)
+{
+  SoftmaxJob job = { l, mask, dl, dx };
+  _derl_pool_run (((CpuContext *) ctx)->pool, softmax_part, &job,
+                  n_parts_for (ctx, l->rows, n_elements (l), SPLIT_MIN_ELEMENTS / 4));
 }
 
 /* Per row: the first unmasked entry j at which the cumulative sum of exp (L)

@@ -43,7 +43,14 @@ derl_math_exp (double x)
   p = 0.5 + r * p;
   p = 1.0 + r * p;
   p = 1.0 + r * p;
-  /* ldexp scales exactly (gradually into the subnormals). */
+  /* p 2^n: one exact multiplication by a power of two built from its bits
+   * while the result is normal; ldexp, also exact, rounds gradually into
+   * the subnormals. */
+  if (n >= -1020 && n <= 1023)
+    {
+      union { guint64 bits; double d; } scale = { (guint64) (1023 + (gint64) n) << 52 };
+      return p * scale.d;
+    }
   return ldexp (p, (int) n);
 }
 

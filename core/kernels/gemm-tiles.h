@@ -195,8 +195,12 @@ PREFIX (column) (const PREFIX (Operands) * op, guint m, guint k, const float *b,
           guint cols = MIN (VW, k - p0);
           const M cmask = M_FIRST (cols);
           V t[VW];
-          _Pragma ("GCC unroll 16") for (int r = 0; r < VW; r++)
-            t[r] = r < (int) rows ? V_LOAD_M (cmask, op->a + (gsize) (i0 + r) * lda + p0) : V_ZERO ();
+          if (rows == VW && cols == VW)
+            _Pragma ("GCC unroll 16") for (int r = 0; r < VW; r++)
+              t[r] = V_LOAD (op->a + (gsize) (i0 + r) * lda + p0);
+          else
+            _Pragma ("GCC unroll 16") for (int r = 0; r < VW; r++)
+              t[r] = r < (int) rows ? V_LOAD_M (cmask, op->a + (gsize) (i0 + r) * lda + p0) : V_ZERO ();
           V_TRANSPOSE (t);
           if (cols == VW)
             {

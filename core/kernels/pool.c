@@ -1,8 +1,10 @@
 /* derl - a small pool of threads that split one op of the CPU backend:
- * the caller runs part 0, the workers parts 1 .. n-1, and the call returns
- * when every part is done.  Parts write disjoint outputs and every output
+ * the op is cut into parts, the caller and the workers take the next part
+ * until none is left (whoever is free first takes it, so a thread slowed
+ * by its caches does not hold the others up), and the call returns when
+ * every part is done.  Parts write disjoint outputs and every output
  * element is computed the same way whatever the split, so the results do
- * not depend on the number of threads. */
+ * not depend on the number of threads nor on who ran which part. */
 #include "config.h"
 
 #include "pool.h"
@@ -19,16 +21,14 @@ struct _DerlPool {
   guint n_sleeping;       /* under lock */
   gint busy;              /* a caller owns the pool (atomic) */
   guint generation;       /* bumped per job (atomic) */
-  gint pending;           /* worker parts still running (atomic) */
+  gint pending;           /* workers still in the job (atomic) */
+  gint next_part;         /* the next part to take (atomic) */
+  guint n_parts;
   gint quit;              /* atomic */
   DerlPoolFunc func;
   gpointer data;
 };
 
-typedef struct {
-  DerlPool *pool;
-  guint part;
-} Worker;
 
 static inline void
 cpu_relax (void)
@@ -38,11 +38,20 @@ cpu_relax (void)
 #endif
 }
 
+/* Takes parts until none is left. */
+static void
+run_parts (DerlPool *pool)
+{
+  guint part;
+
+  while ((part = (guint) g_atomic_int_add (&pool->next_part, 1)) < pool->n_parts)
+    pool->func (pool->data, part, pool->n_parts);
+}
+
 static gpointer
 worker_main (gpointer p)
 {
-  Worker *w = p;
-  DerlPool *pool = w->pool;
+  DerlPool *pool = p;
   guint seen = 0;
 
   for (;;)
@@ -63,10 +72,9 @@ worker_main (gpointer p)
       if (g_atomic_int_get (&pool->quit))
         break;
       seen = gen;
-      pool->func (pool->data, w->part, pool->n_threads);
+      run_parts (pool);
       g_atomic_int_dec_and_test (&pool->pending);
     }
-  g_free (w);
   return NULL;
 }
 
@@ -80,12 +88,7 @@ _derl_pool_new (guint n_threads)
   g_cond_init (&pool->wake);
   pool->workers = g_new0 (GThread *, pool->n_threads);
   for (guint i = 1; i < pool->n_threads; i++)
-    {
-      Worker *w = g_new (Worker, 1);
-      w->pool = pool;
-      w->part = i;
-      pool->workers[i] = g_thread_new ("derl-cpu", worker_main, w);
-    }
+    pool->workers[i] = g_thread_new ("derl-cpu", worker_main, pool);
   return pool;
 }
 
@@ -113,25 +116,26 @@ _derl_pool_get_n_threads (const DerlPool *pool)
 }
 
 void
-_derl_pool_run (DerlPool *pool, DerlPoolFunc func, gpointer data)
+_derl_pool_run (DerlPool *pool, DerlPoolFunc func, gpointer data, guint n_parts)
 {
-  if (!pool || pool->n_threads == 1 || !g_atomic_int_compare_and_exchange (&pool->busy, 0, 1))
+  if (!pool || pool->n_threads == 1 || n_parts < 2 || !g_atomic_int_compare_and_exchange (&pool->busy, 0, 1))
     {
       /* No pool, or another thread is using it: every part here. */
-      guint n = pool ? pool->n_threads : 1;
-      for (guint part = 0; part < n; part++)
-        func (data, part, n);
+      for (guint part = 0; part < n_parts; part++)
+        func (data, part, n_parts);
       return;
     }
   pool->func = func;
   pool->data = data;
+  pool->n_parts = n_parts;
+  g_atomic_int_set (&pool->next_part, 0);
   g_atomic_int_set (&pool->pending, (gint) pool->n_threads - 1);
   g_atomic_int_inc ((gint *) &pool->generation);
   g_mutex_lock (&pool->lock);
   if (pool->n_sleeping)
     g_cond_broadcast (&pool->wake);
   g_mutex_unlock (&pool->lock);
-  func (data, 0, pool->n_threads);
+  run_parts (pool);
   while (g_atomic_int_get (&pool->pending) > 0)
     cpu_relax ();
   g_atomic_int_set (&pool->busy, 0);

@@ -17,9 +17,10 @@ void _derl_pool_free (DerlPool *pool);
 /* Its thread count; 1 for NULL. */
 guint _derl_pool_get_n_threads (const DerlPool *pool);
 
-/* Runs @func for every part 0 .. n-1 (n the pool's threads), part 0 on the
- * caller, and returns when all are done.  When another thread is running a
- * job on the pool (or @pool is NULL), the caller runs every part itself. */
-void _derl_pool_run (DerlPool *pool, DerlPoolFunc func, gpointer data);
+/* Runs @func for every part 0 .. @n_parts - 1, each once, on the caller
+ * and the workers (whoever is free takes the next part), and returns when
+ * all are done.  When another thread is running a job on the pool (or
+ * @pool is NULL), the caller runs every part itself, in order. */
+void _derl_pool_run (DerlPool *pool, DerlPoolFunc func, gpointer data, guint n_parts);
 
 G_END_DECLS
