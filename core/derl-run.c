@@ -201,6 +201,16 @@ evaluate_summary_object (const DerlExperiment *e, const char *policy, const Derl
   return o;
 }
 
+/* Where the run's numbers were computed: the CPU, the kernel path and the
+ * threads (none of which changes them). */
+static void
+add_machine_members (JsonObject *o, const DerlExperiment *e)
+{
+  json_object_set_string_member (o, "cpu_model", derl_cpu_model ());
+  json_object_set_string_member (o, "cpu_kernels", derl_backend_cpu_kernels ());
+  json_object_set_int_member (o, "threads", derl_experiment_get_threads (e));
+}
+
 static JsonObject *
 train_summary_object (const DerlExperiment *e, const DerlTrainSummary *s)
 {
@@ -389,6 +399,7 @@ run_evaluate (const Options *o, const DerlExperiment *experiment, DerlMetrics *m
   if (ok)
     {
       g_autoptr (JsonObject) s = evaluate_summary_object (experiment, label, &summary, seconds);
+      add_machine_members (s, experiment);
       ok = derl_metrics_write (metrics, s, &error) && write_json_file (summary_path, s, &error);
     }
   if (!derl_metrics_close (metrics, ok ? &error : NULL))
@@ -417,6 +428,7 @@ run_train (const Options *o, const DerlExperiment *experiment, DerlMetrics *metr
   if (ok)
     {
       g_autoptr (JsonObject) s = train_summary_object (experiment, &summary);
+      add_machine_members (s, experiment);
       ok = derl_metrics_write (metrics, s, &error) && write_json_file (summary_path, s, &error);
     }
   if (!derl_metrics_close (metrics, ok ? &error : NULL))
@@ -549,6 +561,7 @@ run_bilevel (const Options *o, const DerlExperiment *experiment, const char *dir
   if (ok)
     {
       g_autoptr (JsonObject) s = bilevel_summary_object (experiment, &summary);
+      add_machine_members (s, experiment);
       ok = write_json_file (summary_path, s, &error);
     }
   if (!ok)
@@ -598,6 +611,11 @@ run (const Options *o, const char *path)
   g_autofree char *summary_path = NULL;
   DerlMetrics *metrics;
 
+  if (!derl_backend_cpu_check_env (&error))
+    {
+      fprintf (stderr, "derl-run: %s\n", error->message);
+      return EXIT_BAD_INPUT;
+    }
   derl_registry_add_default_paths (registry, o->plugin_path);
   derl_registry_scan (registry);
 
@@ -610,6 +628,12 @@ run (const Options *o, const char *path)
       return EXIT_BAD_INPUT;
     }
   resolved = derl_experiment_to_data (experiment, NULL);
+  if (!o->validate && !o->quiet)
+    {
+      guint threads = derl_experiment_get_threads (experiment);
+      printf ("cpu: %s, %s kernels, %u thread%s\n", derl_cpu_model (), derl_backend_cpu_kernels (), threads,
+              threads == 1 ? "" : "s");
+    }
   if (derl_experiment_get_backend_note (experiment) && !o->validate && !o->quiet)
     printf ("backend auto: %s\n", derl_experiment_get_backend_note (experiment));
   if (o->validate)
