@@ -24,7 +24,7 @@ case $mode in
 esac
 
 # Debian packages derl needs to build and test.
-PACKAGES="build-essential autoconf automake libtool pkg-config libglib2.0-dev libjson-glib-dev check libopenblas-dev"
+PACKAGES="build-essential autoconf automake libtool pkg-config libglib2.0-dev libjson-glib-dev check"
 
 install_dependencies () {
   if ! command -v dpkg-query >/dev/null 2>&1; then

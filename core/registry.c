@@ -30,8 +30,10 @@ static gboolean
 core_init (DerlPlugin *plugin, GError **error)
 {
   return derl_plugin_register_backend (plugin, "cpu",
-                                       "The built-in CPU tensor backend: CBLAS (OpenBLAS) for matrix\n"
-                                       "products, plain C loops for the other ops; float32 and float64.",
+                                       "The built-in CPU tensor backend: derl's own kernels, portable C,\n"
+                                       "AVX2 and AVX-512 (the widest this CPU runs, or DERL_CPU's), with\n"
+                                       "the same bits on every path, CPU and thread count; float32 and\n"
+                                       "float64.  No parameters: derl-run --threads splits its ops.",
                                        derl_backend_cpu_vtable (), derl_backend_cpu_params (), error);
 }
 
