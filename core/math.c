@@ -4,6 +4,7 @@
  * behind the code's back. */
 #include "config.h"
 
+#include <float.h>
 #include <math.h>
 #include "derl-private.h"
 
@@ -11,6 +12,17 @@
 #define LN2_HI 6.93147180369123816490e-01
 #define LN2_LO 1.90821492927058770002e-10
 #define INV_LN2 1.44269504088896338700e+00
+
+/* floor (t) for |t| < 2^51, without a call: the nearest integer by the
+ * 1.5 2^52 rounding trick (exact in the default rounding mode), one less
+ * when that rounded up. */
+static inline double
+floor_small (double t)
+{
+  volatile double magic = 0x1.8p52; /* not folded: the sum must round */
+  double f = (t + magic) - magic;
+  return f > t ? f - 1.0 : f;
+}
 
 double
 derl_math_exp (double x)
@@ -25,7 +37,7 @@ derl_math_exp (double x)
     return 0.0;
   /* x = n ln2 + r, |r| <= ln2 / 2 (+ rounding); the reduction is exact up
    * to LN2_LO's product. */
-  n = floor (x * INV_LN2 + 0.5);
+  n = floor_small (x * INV_LN2 + 0.5);
   r = (x - n * LN2_HI) - n * LN2_LO;
   /* Taylor series of e^r to r^13 / 13!: the next term is below 2^-56 of
    * the sum for |r| <= 0.35. */
@@ -66,8 +78,17 @@ derl_math_log (double x)
     return -INFINITY;
   if (isinf (x))
     return x;
-  /* x = m 2^e with m in [sqrt(1/2), sqrt(2)) (frexp is exact). */
-  m = frexp (x, &e);
+  /* x = m 2^e with m in [sqrt(1/2), sqrt(2)): from the bits for normal
+   * numbers, with frexp (exact too) for the subnormals. */
+  if (x >= DBL_MIN)
+    {
+      union { double d; guint64 bits; } u = { x };
+      e = (int) ((u.bits >> 52) & 0x7ff) - 1022;
+      u.bits = (u.bits & ~(G_GUINT64_CONSTANT (0x7ff) << 52)) | (G_GUINT64_CONSTANT (1022) << 52);
+      m = u.d;
+    }
+  else
+    m = frexp (x, &e);
   if (m < G_SQRT2 / 2.0)
     {
       m *= 2.0;
