@@ -253,13 +253,15 @@ typedef enum {
   JOB_ADD_ROW,
   JOB_SUM_REPEATED,
   JOB_GATHER_ROWS,
+  JOB_SUM_ROWS,
 } JobKind;
 
 typedef struct {
   const DerlKernels *k;
   JobKind kind;
-  gsize n;            /* elements, or rows for the row ops */
-  guint cols, repeat;
+  gsize n;            /* elements, or rows for the row ops, or columns */
+  guint rows, cols, repeat;
+  float alpha, beta;
   const float *x, *y;
   const float *dy;
   float *out;
@@ -303,6 +305,10 @@ map_part (gpointer data, guint part, guint n_parts)
       break;
     case JOB_GATHER_ROWS:
       k->gather_rows (j->x, j->indices + lo, j->out + lo * c, (guint) (hi - lo), j->cols);
+      break;
+    case JOB_SUM_ROWS:
+      /* columns [lo, hi): each one's sum runs over the rows as before */
+      k->sum_rows (j->x + lo, j->rows, (guint) (hi - lo), c, j->alpha, j->beta, j->out + lo);
       break;
     }
 }
@@ -386,7 +392,9 @@ cpu_sum_rows (gpointer ctx, const DerlTensor *x, double alpha, double beta, Derl
           o[j] += alpha * CF64 (x)[(gsize) i * x->cols + j];
       return;
     }
-  kernels ()->sum_rows (CF32 (x), x->rows, x->cols, (float) alpha, (float) beta, F32 (out));
+  MapJob job = { .kind = JOB_SUM_ROWS, .n = x->cols, .rows = x->rows, .cols = x->cols, .alpha = (float) alpha,
+                 .beta = (float) beta, .x = CF32 (x), .out = F32 (out) };
+  run_map (ctx, &job, n_elements (x));
 }
 
 /* ---- activations ---- */

@@ -57,8 +57,9 @@ typedef struct {
   void (*sum_repeated) (const float *y, float *x, guint rows, guint cols, guint repeat);
   /* y[i,:] += b for every row */
   void (*add_row) (const float *b, float *y, guint rows, guint cols);
-  /* out = (beta == 0 ? 0 : beta out) + alpha x[0,:] + alpha x[1,:] + ..., row after row */
-  void (*sum_rows) (const float *x, guint rows, guint cols, float alpha, float beta, float *out);
+  /* out = (beta == 0 ? 0 : beta out) + alpha x[0,:] + alpha x[1,:] + ..., row after row
+   * (x's rows @ldx floats apart) */
+  void (*sum_rows) (const float *x, guint rows, guint cols, gsize ldx, float alpha, float beta, float *out);
   /* dst[i,:] = src[indices[i],:] */
   void (*gather_rows) (const float *src, const guint32 *indices, float *dst, guint rows, guint cols);
   /* x *= alpha */

@@ -110,13 +110,13 @@ loops_add_row (const float *b, float *y, guint rows, guint cols)
 }
 
 static void
-loops_sum_rows (const float *x, guint rows, guint cols, float alpha, float beta, float *out)
+loops_sum_rows (const float *x, guint rows, guint cols, gsize ldx, float alpha, float beta, float *out)
 {
   for (guint j = 0; j < cols; j++)
     out[j] = beta == 0.0f ? 0.0f : beta * out[j];
   for (guint i = 0; i < rows; i++)
     {
-      const float *restrict xi = x + (gsize) i * cols;
+      const float *restrict xi = x + (gsize) i * ldx;
       LOOPS_SIMD
       for (guint j = 0; j < cols; j++)
         out[j] += alpha * xi[j];
