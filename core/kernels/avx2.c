@@ -19,12 +19,12 @@ transpose8 (__m256 t[8])
 {
   __m256 u[8], w[8];
 
-  for (int i = 0; i < 4; i++)
+  _Pragma ("GCC unroll 16") for (int i = 0; i < 4; i++)
     {
       u[2 * i] = _mm256_unpacklo_ps (t[2 * i], t[2 * i + 1]);
       u[2 * i + 1] = _mm256_unpackhi_ps (t[2 * i], t[2 * i + 1]);
     }
-  for (int i = 0; i < 2; i++)
+  _Pragma ("GCC unroll 16") for (int i = 0; i < 2; i++)
     {
       __m256d a = _mm256_castps_pd (u[4 * i]), b = _mm256_castps_pd (u[4 * i + 1]);
       __m256d c = _mm256_castps_pd (u[4 * i + 2]), d = _mm256_castps_pd (u[4 * i + 3]);
@@ -34,7 +34,7 @@ transpose8 (__m256 t[8])
       w[4 * i + 3] = _mm256_castpd_ps (_mm256_unpackhi_pd (b, d));
     }
   /* w[4 i + j], lane L: column 4 L + j of rows 4 i .. 4 i + 3. */
-  for (int j = 0; j < 4; j++)
+  _Pragma ("GCC unroll 16") for (int j = 0; j < 4; j++)
     {
       t[j] = _mm256_permute2f128_ps (w[j], w[4 + j], 0x20);
       t[4 + j] = _mm256_permute2f128_ps (w[j], w[4 + j], 0x31);

@@ -16,12 +16,12 @@ transpose16 (__m512 t[16])
 {
   __m512 u[16], w[16];
 
-  for (int i = 0; i < 8; i++)
+  _Pragma ("GCC unroll 16") for (int i = 0; i < 8; i++)
     {
       u[2 * i] = _mm512_unpacklo_ps (t[2 * i], t[2 * i + 1]);
       u[2 * i + 1] = _mm512_unpackhi_ps (t[2 * i], t[2 * i + 1]);
     }
-  for (int i = 0; i < 4; i++)
+  _Pragma ("GCC unroll 16") for (int i = 0; i < 4; i++)
     {
       __m512d a = _mm512_castps_pd (u[4 * i]), b = _mm512_castps_pd (u[4 * i + 1]);
       __m512d c = _mm512_castps_pd (u[4 * i + 2]), d = _mm512_castps_pd (u[4 * i + 3]);
@@ -31,7 +31,7 @@ transpose16 (__m512 t[16])
       w[4 * i + 3] = _mm512_castpd_ps (_mm512_unpackhi_pd (b, d));
     }
   /* w[4 i + j], lane L: column 4 L + j of rows 4 i .. 4 i + 3. */
-  for (int j = 0; j < 4; j++)
+  _Pragma ("GCC unroll 16") for (int j = 0; j < 4; j++)
     {
       __m512 x0 = _mm512_shuffle_f32x4 (w[j], w[4 + j], 0x44);
       __m512 x1 = _mm512_shuffle_f32x4 (w[j], w[4 + j], 0xEE);
