@@ -9,7 +9,8 @@
 # python3-numpy and is run with /usr/bin/python3.  Run from a built source
 # tree.  The runs go one at a time, seed after seed, so they see the same
 # machine state: derl on one thread and on two (--threads 2 runs the critic
-# beside the actor; the numbers are the same), the peer on one thread
+# beside the actor and splits the large ops; the numbers are the same), the
+# peer on one thread
 # (OPENBLAS_NUM_THREADS=1; its README measured two threads 3x slower).
 # Prints one row per run and the ratios of the medians.
 set -eu
