@@ -116,7 +116,7 @@ run_candidate (gpointer data, gpointer user_data)
 {
   Candidate *c = data;
   /* scored on [train] eval_split only: [evaluate] splits are for the final policy */
-  DerlTrainOptions options = { c->seed, c->formula, c->init, c->n_init, c->cancel, TRUE };
+  DerlTrainOptions options = { c->seed, c->formula, c->init, c->n_init, c->cancel, TRUE, 1 };
   gint64 t0 = g_get_monotonic_time ();
 
   _derl_train (c->experiment, &options, NULL, NULL, NULL, c->checkpoint, &c->summary, &c->error);
@@ -793,9 +793,12 @@ final_stage (Bilevel *b, DerlFormula *const *formulas, guint n, guint runs, cons
     if (cand[*chosen * runs + r].summary.eval.success_rate > cand[*chosen * runs + *chosen_run].summary.eval.success_rate)
       *chosen_run = r;
 
-  /* The chosen run again: the same seed gives the same policy. */
+  /* The chosen run again: the same seed gives the same policy.  Nothing
+   * else runs now, so the training splits its ops among the workers'
+   * threads (the numbers do not depend on it). */
   report (b, b->outer_steps, total, total);
-  DerlTrainOptions options = { final_seed (b->seed, *chosen_run), formulas[*chosen], init, n_init, b->cancel, FALSE };
+  DerlTrainOptions options = { final_seed (b->seed, *chosen_run), formulas[*chosen], init, n_init, b->cancel, FALSE,
+                               b->threads };
   if (!_derl_train (b->experiment, &options, baseline ? NULL : b->metrics, NULL, NULL, checkpoint, out, error))
     goto out;
   ok = TRUE;
