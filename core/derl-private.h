@@ -169,6 +169,9 @@ typedef struct {
   DerlMlpLayer layers[DERL_MLP_MAX_LAYERS];
   DerlTensor *zc, *dzc;       /* the context part of the first layer, per decision */
   guint n;                    /* rows (decisions) of the last forward */
+  guint n_rows;               /* rows of the network in the last forward */
+  const guint32 *row_decision;/* ragged forward: the decision of each row, else NULL */
+  const guint32 *padded_rows; /* ragged: n x repeat rows, a decision's then n_rows (zeros) */
   DerlTensor in_ctx, in_cand; /* its inputs (views) */
   DerlTensor out;             /* its output (a view) */
 } DerlMlp;
@@ -188,6 +191,15 @@ guint _derl_mlp_params (DerlMlp *mlp, DerlMlpParam **out);
 /* @ctx: n x ctx_size; @cand: (n x repeat) x cand_size or NULL.  Returns the
  * (n x repeat) x out output, valid until the next forward. */
 const DerlTensor *_derl_mlp_forward (DerlMlp *mlp, const DerlTensor *ctx, const DerlTensor *cand, guint n);
+/* The same on @n_rows rows of candidates, not n x repeat: row q of @cand
+ * belongs to decision @row_decision[q] (non-decreasing), so a decision has
+ * as many rows as it has candidates, none of padding.  @padded_rows lays
+ * the rows out as n x repeat again for the backward pass's per-decision
+ * sums (n_rows standing for a row of zeros).  Each row's numbers are those
+ * of the padded forward, and the backward pass's sums skip only the
+ * padding's exact zeros: the same bits. */
+const DerlTensor *_derl_mlp_forward_rows (DerlMlp *mlp, const DerlTensor *ctx, const DerlTensor *cand, guint n,
+                                          guint n_rows, const guint32 *row_decision, const guint32 *padded_rows);
 /* Adds the parameter gradients for dLoss/dout of the last forward. */
 void _derl_mlp_backward (DerlMlp *mlp, const DerlTensor *dout);
 

@@ -200,9 +200,17 @@ _derl_mlp_params (DerlMlp *mlp, DerlMlpParam **out)
 const DerlTensor *
 _derl_mlp_forward (DerlMlp *mlp, const DerlTensor *ctx, const DerlTensor *cand, guint n)
 {
-  guint rows = n * mlp->repeat;
+  return _derl_mlp_forward_rows (mlp, ctx, cand, n, n * mlp->repeat, NULL, NULL);
+}
 
+const DerlTensor *
+_derl_mlp_forward_rows (DerlMlp *mlp, const DerlTensor *ctx, const DerlTensor *cand, guint n, guint rows,
+                        const guint32 *row_decision, const guint32 *padded_rows)
+{
   mlp->n = n;
+  mlp->n_rows = rows;
+  mlp->row_decision = row_decision;
+  mlp->padded_rows = padded_rows;
   mlp->in_ctx = *ctx;
   if (cand)
     mlp->in_cand = *cand;
@@ -217,7 +225,10 @@ _derl_mlp_forward (DerlMlp *mlp, const DerlTensor *ctx, const DerlTensor *cand, 
           DerlTensor zc = rows_of (mlp->zc, n);
           derl_tensor_repeat_rows (&zc, layer->b.value, n);
           derl_tensor_gemm (FALSE, FALSE, 1.0, ctx, layer->w.value, 1.0, &zc);
-          derl_tensor_repeat_rows (&z, &zc, mlp->repeat);
+          if (row_decision)
+            derl_tensor_gather_rows (&zc, row_decision, &z);
+          else
+            derl_tensor_repeat_rows (&z, &zc, mlp->repeat);
           derl_tensor_gemm (FALSE, FALSE, 1.0, cand, layer->w_cand.value, 1.0, &z);
         }
       else
@@ -237,7 +248,7 @@ _derl_mlp_forward (DerlMlp *mlp, const DerlTensor *ctx, const DerlTensor *cand, 
 void
 _derl_mlp_backward (DerlMlp *mlp, const DerlTensor *dout)
 {
-  guint n = mlp->n, rows = n * mlp->repeat;
+  guint n = mlp->n, rows = mlp->n_rows;
 
   for (guint l = mlp->n_layers; l-- > 0;)
     {
@@ -259,7 +270,20 @@ _derl_mlp_backward (DerlMlp *mlp, const DerlTensor *dout)
         {
           DerlTensor dzc = rows_of (mlp->dzc, n);
           derl_tensor_gemm (TRUE, FALSE, 1.0, &mlp->in_cand, &dz, 1.0, layer->w_cand.grad);
-          derl_tensor_sum_repeated (&dz, mlp->repeat, &dzc);
+          if (mlp->padded_rows)
+            {
+              /* dz laid out as n x repeat again, padding as rows of zeros
+               * (row n_rows of dz, past the ragged rows), in the layer's
+               * dh (free once dz is made), for the per-decision sums. */
+              DerlTensor zero = rows_of (layer->dz, 1), padded = rows_of (layer->dh, n * mlp->repeat);
+              DerlTensor dz_ext = rows_of (layer->dz, rows + 1);
+              zero.data = (char *) layer->dz->data + (gsize) rows * layer->dz->cols * derl_dtype_size (zero.dtype);
+              derl_tensor_fill (&zero, 0.0);
+              derl_tensor_gather_rows (&dz_ext, mlp->padded_rows, &padded);
+              derl_tensor_sum_repeated (&padded, mlp->repeat, &dzc);
+            }
+          else
+            derl_tensor_sum_repeated (&dz, mlp->repeat, &dzc);
           derl_tensor_gemm (TRUE, FALSE, 1.0, &mlp->in_ctx, &dzc, 1.0, layer->w.grad);
         }
       else

@@ -49,6 +49,15 @@ struct _DerlPolicy {
   guint32 *slots;             /* max_rows x n_actions: slot of compact column r, or n_actions (padding) */
   guint32 *flat;              /* the same as rows of the (decisions x n_actions) candidate matrix */
   guint8 *cmask;              /* compact mask */
+  /* The scorer runs on the admissible slots alone (n_rows rows, no
+   * padding) when some decision has fewer than W: */
+  guint n_rows;               /* rows scored: the admissible slots of the n decisions */
+  gboolean ragged;            /* n_rows < n x W */
+  guint32 *row_flat;          /* n_rows: the candidate-matrix row of each */
+  guint32 *row_decision;      /* n_rows: its decision */
+  guint32 *row_slot;          /* n_rows: its compact position i W + r */
+  guint32 *slot_row;          /* n x W: the row of each compact position, row 0 for padding (masked) */
+  guint32 *padded_rows;       /* n x W: the same with n_rows (zeros) for padding */
   guint8 *row_masks;          /* the masks of a minibatch's rows */
   DerlTensor *cand_rows;      /* (max_rows x n_actions) x candidate_size: the scored rows */
 
@@ -150,6 +159,11 @@ alloc_scratch (DerlPolicy *p, GError **error)
       p->slots = g_new (guint32, (gsize) m * a);
       p->flat = g_new (guint32, (gsize) m * a);
       p->cmask = g_new (guint8, (gsize) m * a);
+      p->row_flat = g_new (guint32, (gsize) m * a);
+      p->row_decision = g_new (guint32, (gsize) m * a);
+      p->row_slot = g_new (guint32, (gsize) m * a);
+      p->slot_row = g_new (guint32, (gsize) m * a);
+      p->padded_rows = g_new (guint32, (gsize) m * a);
       p->row_masks = g_new (guint8, (gsize) m * a);
       if (!(p->cand_rows = derl_tensor_new (p->backend, dt, m * a, c->candidate_size, error)))
         return FALSE;
@@ -258,6 +272,11 @@ derl_policy_free (DerlPolicy *p)
   g_free (p->slots);
   g_free (p->flat);
   g_free (p->cmask);
+  g_free (p->row_flat);
+  g_free (p->row_decision);
+  g_free (p->row_slot);
+  g_free (p->slot_row);
+  g_free (p->padded_rows);
   g_free (p->row_masks);
   derl_tensor_free (p->cand_rows);
   g_free (p);
@@ -395,6 +414,7 @@ compact_slots (DerlPolicy *p, guint n, const guint8 *mask, const guint32 *row_of
       w = MAX (w, k);
     }
   p->width = w;
+  guint32 q = 0;
   for (guint i = 0; i < n; i++)
     {
       const guint8 *mi = mask + (gsize) i * a;
@@ -402,18 +422,33 @@ compact_slots (DerlPolicy *p, guint n, const guint8 *mask, const guint32 *row_of
       for (guint j = 0; j < a; j++)
         if (mi[j])
           {
-            p->slots[(gsize) i * w + r] = j;
-            p->flat[(gsize) i * w + r] = base + j;
-            p->cmask[(gsize) i * w + r] = 1;
+            gsize s = (gsize) i * w + r;
+            p->slots[s] = j;
+            p->flat[s] = base + j;
+            p->cmask[s] = 1;
+            p->row_flat[q] = base + j;
+            p->row_decision[q] = i;
+            p->row_slot[q] = (guint32) s;
+            p->slot_row[s] = p->padded_rows[s] = q;
+            q++;
             r++;
           }
       for (; r < w; r++)
         {
-          p->slots[(gsize) i * w + r] = a;     /* padding: scored, masked out */
-          p->flat[(gsize) i * w + r] = base;
-          p->cmask[(gsize) i * w + r] = 0;
+          gsize s = (gsize) i * w + r;
+          p->slots[s] = a;     /* padding: masked out */
+          p->flat[s] = base;
+          p->cmask[s] = 0;
+          p->slot_row[s] = 0;
+          p->padded_rows[s] = G_MAXUINT32; /* set below, once n_rows is known */
         }
     }
+  p->n_rows = q;
+  p->ragged = q < (guint32) n * w;
+  if (p->ragged)
+    for (gsize s = 0; s < (gsize) n * w; s++)
+      if (p->padded_rows[s] == G_MAXUINT32)
+        p->padded_rows[s] = q;
   upload_mask (p, p->mask, 0, p->cmask, (gsize) n * w);
 }
 
@@ -451,8 +486,19 @@ actor_forward (DerlPolicy *p, guint n)
   DerlTensor mask = shaped (p->mask, n, w), logp = shaped (p->logp, n, w);
 
   p->actor.repeat = c->candidate_size ? w : 1;
-  const DerlTensor *out = _derl_mlp_forward (&p->actor, &obs, c->candidate_size ? &cand : NULL, n);
-  DerlTensor logits = shaped (out, n, w);
+  DerlTensor logits;
+  if (c->candidate_size && p->ragged)
+    {
+      /* One score per admissible slot, laid out as n x W logits (padding
+       * takes row 0's score: masked, never read). */
+      DerlTensor rows = rows_of (p->cand_rows, p->n_rows), flat = shaped (p->logp, n * w, 1);
+      const DerlTensor *out = _derl_mlp_forward_rows (&p->actor, &obs, &rows, n, p->n_rows, p->row_decision,
+                                                      p->padded_rows);
+      derl_tensor_gather_rows (out, p->slot_row, &flat);
+      logits = shaped (p->logp, n, w);
+    }
+  else
+    logits = shaped (_derl_mlp_forward (&p->actor, &obs, c->candidate_size ? &cand : NULL, n), n, w);
   /* The output layer is linear: scaling its output in place leaves its
    * backward pass as it is. */
   if (p->temperature != 1.0)
@@ -619,21 +665,23 @@ derl_policy_act (DerlPolicy *p, const DerlDecisions *d, const double *uniform, g
        * on the host. */
       gsize cs = c->candidate_size;
       compact_slots (p, n, d->mask, NULL);
-      g_assert ((gsize) n * p->width * cs <= p->staging_len);
+      const guint32 *src = p->ragged ? p->row_flat : p->flat;
+      gsize n_rows = p->ragged ? p->n_rows : (gsize) n * p->width;
+      g_assert (n_rows * cs <= p->staging_len);
       if (c->dtype == DERL_DTYPE_F32)
         {
           float *f = p->staging;
-          for (gsize k = 0; k < (gsize) n * p->width; k++)
-            memcpy (f + k * cs, d->candidates + (gsize) p->flat[k] * cs, sizeof (float) * cs);
+          for (gsize k = 0; k < n_rows; k++)
+            memcpy (f + k * cs, d->candidates + (gsize) src[k] * cs, sizeof (float) * cs);
         }
       else
         {
           double *f = p->staging;
-          for (gsize k = 0; k < (gsize) n * p->width; k++)
+          for (gsize k = 0; k < n_rows; k++)
             for (gsize q = 0; q < cs; q++)
-              f[k * cs + q] = d->candidates[(gsize) p->flat[k] * cs + q];
+              f[k * cs + q] = d->candidates[(gsize) src[k] * cs + q];
         }
-      derl_tensor_upload (p->cand_rows, 0, p->staging, (gsize) n * p->width * cs);
+      derl_tensor_upload (p->cand_rows, 0, p->staging, n_rows * cs);
     }
   else
     {
@@ -758,8 +806,8 @@ derl_policy_evaluate (DerlPolicy *p, const DerlPolicyInputs *in, const guint32 *
         memcpy (masks + (gsize) i * a, in->host_mask + (gsize) rows[i] * a, a);
       compact_slots (p, n, masks, rows);
       DerlTensor all = shaped (in->cand, in->capacity * a, c->candidate_size);
-      DerlTensor dst = rows_of (p->cand_rows, n * p->width);
-      derl_tensor_gather_rows (&all, p->flat, &dst);
+      DerlTensor dst = rows_of (p->cand_rows, p->ragged ? p->n_rows : n * p->width);
+      derl_tensor_gather_rows (&all, p->ragged ? p->row_flat : p->flat, &dst);
     }
   else
     {
@@ -841,6 +889,13 @@ derl_policy_backward (DerlPolicy *p, const double *dlogp, const double *dentropy
   if (p->temperature != 1.0)
     derl_tensor_scale (&dlogits, 1.0 / p->temperature);
   DerlTensor dout = shaped (&dlogits, n * (c->candidate_size ? a : 1), c->candidate_size ? 1 : a);
+  if (c->candidate_size && p->ragged)
+    {
+      /* back from n x W logits to the scored rows (dl is free again) */
+      DerlTensor drows = shaped (p->dlogp, p->n_rows, 1);
+      derl_tensor_gather_rows (&dout, p->row_slot, &drows);
+      dout = drows;
+    }
   _derl_mlp_backward (&p->actor, &dout);
   if (dvalues)
     critic_wait (p);
