@@ -612,8 +612,12 @@ critic_wait (DerlPolicy *p)
 {
   if (!p->worker)
     return;
-  while (!g_atomic_int_get (&p->job_done))
-    cpu_relax ();
+  /* spin, then give the core away in case the critic waits for it */
+  for (guint spins = 0; !g_atomic_int_get (&p->job_done); spins++)
+    if (spins < SPIN_LIMIT)
+      cpu_relax ();
+    else
+      g_thread_yield ();
 }
 
 static void
@@ -637,7 +641,10 @@ void
 derl_policy_set_threads (DerlPolicy *p, guint n_threads)
 {
   g_return_if_fail (p != NULL && n_threads >= 1);
-  derl_backend_set_threads (p->backend, n_threads);
+  /* With a value head, one of the threads runs the critic: the backend's
+   * ops split among the others (on two cores, three busy threads would
+   * wait on each other). */
+  derl_backend_set_threads (p->backend, p->config.value_head && n_threads >= 2 ? n_threads - 1 : n_threads);
   if (n_threads >= 2 && p->config.value_head && !p->worker)
     {
       p->job = CRITIC_NONE;

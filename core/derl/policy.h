@@ -87,11 +87,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DerlPolicy, derl_policy_free)
 
 /**
  * derl_policy_set_threads:
- * @n_threads: 1, or 2 or more to split each large op of the policy's
- *   backend among that many threads (the built-in CPU backend; other
- *   backends ignore it) and, with a value head, to run the critic's forward
- *   and backward passes of training (derl_policy_evaluate(),
- *   derl_policy_backward()) on a thread of their own, beside the actor's
+ * @n_threads: 1, or 2 or more threads for the policy's work: with a value
+ *   head, one of them runs the critic's forward and backward passes of
+ *   training (derl_policy_evaluate(), derl_policy_backward()) beside the
+ *   actor's; the others (all of them without a value head) split each large
+ *   op of the policy's backend (the built-in CPU backend; other backends
+ *   ignore it)
  *
  * The numbers do not depend on it: every output element is computed by
  * the same operations in the same order either way.  The setting belongs

@@ -136,7 +136,12 @@ _derl_pool_run (DerlPool *pool, DerlPoolFunc func, gpointer data, guint n_parts)
     g_cond_broadcast (&pool->wake);
   g_mutex_unlock (&pool->lock);
   run_parts (pool);
-  while (g_atomic_int_get (&pool->pending) > 0)
-    cpu_relax ();
+  /* The workers are finishing their last parts: spin, then give the core
+   * away in case a worker waits for it (more threads than cores). */
+  for (guint spin = 0; g_atomic_int_get (&pool->pending) > 0; spin++)
+    if (spin < SPIN_ROUNDS)
+      cpu_relax ();
+    else
+      g_thread_yield ();
   g_atomic_int_set (&pool->busy, 0);
 }
