@@ -13,14 +13,12 @@
 #define LN2_LO 1.90821492927058770002e-10
 #define INV_LN2 1.44269504088896338700e+00
 
-/* floor (t) for |t| < 2^51, without a call: the nearest integer by the
- * 1.5 2^52 rounding trick (exact in the default rounding mode), one less
- * when that rounded up. */
+/* floor (t) for |t| < 2^62, without a call: truncation toward zero (exact
+ * for those), one less when that rounded a negative t up. */
 static inline double
 floor_small (double t)
 {
-  volatile double magic = 0x1.8p52; /* not folded: the sum must round */
-  double f = (t + magic) - magic;
+  double f = (double) (gint64) t;
   return f > t ? f - 1.0 : f;
 }
 
