@@ -12,8 +12,8 @@
  * times (the same seeds for each; afresh, or for derl-pop from the
  * population's policy, pop.ckpt), the formula with the best mean
  * validation score of those runs is the one found, and the final policy is
- * its run with the best validation score, trained once more (the same seed,
- * so the same policy) and evaluated on [evaluate] splits.  One validation
+ * its run with the best validation score, evaluated on [evaluate] splits
+ * (every run of the stage is).  One validation
  * score of a short training is noisy: a single lucky or unlucky seed
  * decides neither the formula nor the policy.  Mode fixed and [evaluate]
  * baselines go through the same final stage with their one formula, from
@@ -56,7 +56,9 @@ typedef struct {
   const double *init;
   gsize n_init;
   const gint *cancel;
-  char *checkpoint;       /* derl-pop: where to keep the trained policy */
+  char *checkpoint;       /* derl-pop and the final stage: where to keep the trained policy */
+  gboolean splits;        /* the final stage: evaluate on [evaluate] splits too */
+  DerlMetrics *metrics;   /* the final stage: its events, kept in memory */
   /* results */
   DerlTrainSummary summary;
   GError *error;
@@ -116,10 +118,10 @@ run_candidate (gpointer data, gpointer user_data)
 {
   Candidate *c = data;
   /* scored on [train] eval_split only: [evaluate] splits are for the final policy */
-  DerlTrainOptions options = { c->seed, c->formula, c->init, c->n_init, c->cancel, TRUE, 1 };
+  DerlTrainOptions options = { c->seed, c->formula, c->init, c->n_init, c->cancel, !c->splits, 1 };
   gint64 t0 = g_get_monotonic_time ();
 
-  _derl_train (c->experiment, &options, NULL, NULL, NULL, c->checkpoint, &c->summary, &c->error);
+  _derl_train (c->experiment, &options, c->metrics, NULL, NULL, c->checkpoint, &c->summary, &c->error);
   c->seconds = (g_get_monotonic_time () - t0) / 1e6;
   g_async_queue_push (c->done, c);
 }
@@ -511,7 +513,7 @@ outer_step (Bilevel *b, guint step, GError **error)
   for (guint i = 0; i < n; i++)
     cand[i] = (Candidate) { b->experiment, i, formulas[i], inner_seed (b->seed, step, i), init, n_init, b->cancel,
                             b->mode == MODE_DERL_POP ? g_strdup_printf ("%s/candidate-%u.ckpt", inner_dir, i) : NULL,
-                            { 0 }, NULL, 0, NULL };
+                            FALSE, NULL, { 0 }, NULL, 0, NULL };
   run_batch (b, cand, n, step);
   double inner = (g_get_monotonic_time () - t0) / 1e6;
   where = g_strdup_printf ("outer step %u", step + 1);
@@ -741,10 +743,13 @@ final_seed (guint64 seed, guint run)
 }
 
 /* The final stage for @n formulas: each trained @runs times on the pool,
- * from the @n_init parameters @init (NULL: afresh); the formula with the
- * best mean validation score (the first on a tie), its run with the best
- * score, trained once more into @checkpoint with [evaluate] splits (into
- * @out).  Its choices go to metrics.jsonl. */
+ * from the @n_init parameters @init (NULL: afresh), each evaluated on
+ * [evaluate] splits too; the formula with the best mean validation score
+ * (the first on a tie), and its run with the best score, is the result:
+ * its policy goes to @checkpoint, its summary to @out, and (unless
+ * @baseline) its training's events to metrics.jsonl, as if it had been
+ * trained once more there (it would give the same numbers: its seed is
+ * the run's).  The choices go to metrics.jsonl. */
 static gboolean
 final_stage (Bilevel *b, DerlFormula *const *formulas, guint n, guint runs, const double *init, gsize n_init,
              gboolean baseline, const char *checkpoint, DerlTrainSummary *out, guint *chosen, guint *chosen_run,
@@ -756,8 +761,12 @@ final_stage (Bilevel *b, DerlFormula *const *formulas, guint n, guint runs, cons
 
   for (guint f = 0; f < n; f++)
     for (guint r = 0; r < runs; r++)
-      cand[f * runs + r] = (Candidate) { b->experiment, f * runs + r, formulas[f], final_seed (b->seed, r), init,
-                                         n_init, b->cancel, NULL, { 0 }, NULL, 0, NULL };
+      {
+        g_autofree char *name = g_strdup_printf (".final-%u-%u.ckpt", f, r);
+        cand[f * runs + r] = (Candidate) { b->experiment, f * runs + r, formulas[f], final_seed (b->seed, r), init,
+                                           n_init, b->cancel, checkpoint ? path_in (b, name) : NULL, TRUE,
+                                           baseline ? NULL : _derl_metrics_new_memory (), { 0 }, NULL, 0, NULL };
+      }
   run_batch (b, cand, total, b->outer_steps);
   if (!batch_ok (b, cand, total, baseline ? "the baseline's final trainings" : "the final trainings", "run", error))
     goto out;
@@ -793,19 +802,27 @@ final_stage (Bilevel *b, DerlFormula *const *formulas, guint n, guint runs, cons
     if (cand[*chosen * runs + r].summary.eval.success_rate > cand[*chosen * runs + *chosen_run].summary.eval.success_rate)
       *chosen_run = r;
 
-  /* The chosen run again: the same seed gives the same policy.  Nothing
-   * else runs now, so the training splits its ops among the workers'
-   * threads (the numbers do not depend on it). */
-  report (b, b->outer_steps, total, total);
-  DerlTrainOptions options = { final_seed (b->seed, *chosen_run), formulas[*chosen], init, n_init, b->cancel, FALSE,
-                               b->threads };
-  if (!_derl_train (b->experiment, &options, baseline ? NULL : b->metrics, NULL, NULL, checkpoint, out, error))
+  /* The chosen run is the result: its events, policy and summary. */
+  Candidate *best = &cand[*chosen * runs + *chosen_run];
+  if (best->metrics && !_derl_metrics_copy_lines (b->metrics, best->metrics, error))
     goto out;
+  if (checkpoint && g_rename (best->checkpoint, checkpoint) != 0)
+    {
+      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_IO, "%s: cannot save: %s", checkpoint, g_strerror (errno));
+      goto out;
+    }
+  *out = best->summary;
   ok = TRUE;
 
 out:
   for (guint i = 0; i < total; i++)
-    g_clear_error (&cand[i].error);
+    {
+      if (cand[i].checkpoint)
+        g_unlink (cand[i].checkpoint);
+      g_free (cand[i].checkpoint);
+      derl_metrics_close (cand[i].metrics, NULL);
+      g_clear_error (&cand[i].error);
+    }
   return ok;
 }
 
@@ -955,7 +972,7 @@ derl_bilevel_run (const DerlExperiment *experiment, const char *dir, gboolean re
     guint runs = (guint) derl_params_get_int (mp, "final_runs");
     guint w = b.threads, nb = derl_experiment_get_n_baselines (experiment);
     /* in trainings one after another, as an outer step takes them */
-    b.final_units = (double) ((nf * runs + w - 1) / w + 1 + nb * ((runs + w - 1) / w + 1))
+    b.final_units = (double) ((nf * runs + w - 1) / w + nb * ((runs + w - 1) / w))
                     / ((b.group_size + w - 1) / w);
   }
 

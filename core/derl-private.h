@@ -71,6 +71,11 @@ double _derl_reward_step (DerlReward *reward, guint slot, const DerlEnvStep *ste
  * the count of non-finite formula values to @o, and starts over. */
 void _derl_reward_stats (DerlReward *reward, JsonObject *o);
 
+/* metrics.c: a log that keeps its lines in memory (flush and close never
+ * write), and the lines of one appended to another. */
+DerlMetrics *_derl_metrics_new_memory (void);
+gboolean _derl_metrics_copy_lines (DerlMetrics *to, const DerlMetrics *from, GError **error);
+
 /* train.c: a training run as derl_train_run() does it, with the run's seed,
  * the formula (NULL: the experiment's) and the parameters to start from
  * (derl_policy_get_parameters() of a policy of the same architecture; NULL:

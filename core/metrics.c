@@ -60,12 +60,37 @@ derl_metrics_open_append (const char *path, GError **error)
   return metrics_open (path, TRUE, error);
 }
 
+DerlMetrics *
+_derl_metrics_new_memory (void)
+{
+  DerlMetrics *metrics = g_new0 (DerlMetrics, 1);
+
+  metrics->path = g_strdup ("(memory)");
+  metrics->fd = -1;
+  metrics->pending = g_string_new (NULL);
+  metrics->generator = json_generator_new ();
+  metrics->root = json_node_alloc ();
+  return metrics;
+}
+
+gboolean
+_derl_metrics_copy_lines (DerlMetrics *to, const DerlMetrics *from, GError **error)
+{
+  g_return_val_if_fail (to != NULL && from != NULL && from->fd < 0, FALSE);
+  g_string_append_len (to->pending, from->pending->str, (gssize) from->pending->len);
+  if (to->fd >= 0 && (to->pending->len >= FLUSH_BYTES || g_get_monotonic_time () - to->last_flush >= FLUSH_USEC))
+    return derl_metrics_flush (to, error);
+  return TRUE;
+}
+
 gboolean
 derl_metrics_flush (DerlMetrics *metrics, GError **error)
 {
   gsize done = 0;
 
   g_return_val_if_fail (metrics != NULL, FALSE);
+  if (metrics->fd < 0)
+    return TRUE; /* a log in memory keeps its lines */
   while (done < metrics->pending->len)
     {
       gssize n = write (metrics->fd, metrics->pending->str + done, metrics->pending->len - done);
@@ -102,8 +127,8 @@ derl_metrics_write (DerlMetrics *metrics, JsonObject *object, GError **error)
   metrics->root = json_node_alloc ();
   g_string_append_len (metrics->pending, line, (gssize) length);
   g_string_append_c (metrics->pending, '\n');
-  if (metrics->pending->len >= FLUSH_BYTES
-      || g_get_monotonic_time () - metrics->last_flush >= FLUSH_USEC)
+  if (metrics->fd >= 0
+      && (metrics->pending->len >= FLUSH_BYTES || g_get_monotonic_time () - metrics->last_flush >= FLUSH_USEC))
     return derl_metrics_flush (metrics, error);
   return TRUE;
 }
@@ -116,7 +141,7 @@ derl_metrics_close (DerlMetrics *metrics, GError **error)
   if (!metrics)
     return TRUE;
   ok = derl_metrics_flush (metrics, error);
-  if (close (metrics->fd) != 0 && ok)
+  if (metrics->fd >= 0 && close (metrics->fd) != 0 && ok)
     {
       g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_IO, "%s: cannot close: %s", metrics->path,
                    g_strerror (errno));

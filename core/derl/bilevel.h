@@ -54,8 +54,8 @@ typedef struct {
  * @final_runs: trainings of each in the final stage
  * @final_score: the found formula's mean validation score over them
  * @final_run: the run of the final policy (the best validation score)
- * @final: the final policy's training (@final_run again, the same seed),
- *   with its evaluations on [evaluate] splits
+ * @final: the final policy's training (run @final_run of the found
+ *   formula), with its evaluations on [evaluate] splits
  * @inner_seconds: wall time of the inner trainings of the outer loop
  * @outer_seconds: wall time of formula generation and Meta-Optimizer
  *   updates (the cold start included)
