@@ -38,10 +38,13 @@ static const char *const household_sets[] = {
 /* PPO on CartPole: CleanRL's defaults, 8 updates of 512 steps. */
 static const char *const cartpole_sets[] = { "train.total_steps=4096", "train.eval_episodes=5", NULL };
 /* DERL: two outer steps of 3 formulas, each trained for 1600 steps; a
- * final stage of 1 x 1 run beside the outcome-only baseline. */
+ * final stage of 1 x 1 run beside the outcome-only baseline.  The
+ * cold-start formulas are named in the source tree (a build tree outside
+ * it, as make distcheck's, has no data/ of its own). */
 static const char *const derl_sets[] = {
   "meta.outer_steps=2",  "meta.group_size=3",        "meta.final_candidates=1", "meta.final_runs=1",
-  "train.total_steps=1600", "optimizer.n_groups=4", "train.eval_episodes=20",  "evaluate.episodes=20", NULL
+  "train.total_steps=1600", "optimizer.n_groups=4", "train.eval_episodes=20",  "evaluate.episodes=20",
+  "meta.cold_start=" DERL_TEST_SOURCE_DIR "/data/formulas/cold-start.txt", NULL
 };
 
 static const Fingerprint fingerprints[] = {
