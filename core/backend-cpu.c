@@ -293,9 +293,7 @@ map_part (gpointer data, guint part, guint n_parts)
       k->relu_backward (j->x + lo, j->dy + lo, j->out + lo, hi - lo);
       break;
     case JOB_REPEAT_ROWS:
-      /* rows [lo, hi) of Y: whole groups of repeat are not required */
-      for (gsize i = lo; i < hi; i++)
-        k->repeat_rows (j->x + (i / j->repeat) * c, j->out + i * c, 1, j->cols, 1);
+      k->repeat_rows (j->x, j->out, lo, (guint) (hi - lo), j->cols, j->repeat);
       break;
     case JOB_ADD_ROW:
       k->add_row (j->x, j->out + lo * c, (guint) (hi - lo), j->cols);
@@ -344,11 +342,6 @@ cpu_repeat_rows (gpointer ctx, DerlTensor *y, const DerlTensor *x, guint repeat)
     {
       for (guint i = 0; i < y->rows; i++)
         memcpy (F64 (y) + (gsize) i * y->cols, CF64 (x) + (gsize) (i / repeat) * x->cols, y->cols * sizeof (double));
-      return;
-    }
-  if (!(ctx && ((CpuContext *) ctx)->pool && n_elements (y) >= SPLIT_MIN_ELEMENTS))
-    {
-      kernels ()->repeat_rows (CF32 (x), F32 (y), y->rows, y->cols, repeat);
       return;
     }
   MapJob job = { .kind = JOB_REPEAT_ROWS, .n = y->rows, .cols = y->cols, .repeat = repeat,

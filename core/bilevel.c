@@ -118,7 +118,7 @@ run_candidate (gpointer data, gpointer user_data)
 {
   Candidate *c = data;
   /* scored on [train] eval_split only: [evaluate] splits are for the final policy */
-  DerlTrainOptions options = { c->seed, c->formula, c->init, c->n_init, c->cancel, !c->splits, 1 };
+  DerlTrainOptions options = { c->seed, c->formula, c->init, c->n_init, c->cancel, !c->splits };
   gint64 t0 = g_get_monotonic_time ();
 
   _derl_train (c->experiment, &options, c->metrics, NULL, NULL, c->checkpoint, &c->summary, &c->error);

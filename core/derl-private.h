@@ -88,7 +88,6 @@ typedef struct {
   gsize n_init;
   const gint *cancel;
   gboolean skip_splits; /* no evaluation on [evaluate] splits at the end */
-  guint threads;        /* threads that split the backend's ops (0: 1) */
 } DerlTrainOptions;
 gboolean _derl_train (const DerlExperiment *experiment, const DerlTrainOptions *options, DerlMetrics *metrics,
                       void (*progress) (guint64 done, guint64 total, gpointer user_data), gpointer user_data,

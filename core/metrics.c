@@ -60,6 +60,17 @@ derl_metrics_open_append (const char *path, GError **error)
   return metrics_open (path, TRUE, error);
 }
 
+/* Writes the pending lines out once there are enough of them or they have
+ * waited long enough; a log in memory keeps them. */
+static gboolean
+flush_when_due (DerlMetrics *metrics, GError **error)
+{
+  if (metrics->fd >= 0
+      && (metrics->pending->len >= FLUSH_BYTES || g_get_monotonic_time () - metrics->last_flush >= FLUSH_USEC))
+    return derl_metrics_flush (metrics, error);
+  return TRUE;
+}
+
 DerlMetrics *
 _derl_metrics_new_memory (void)
 {
@@ -78,9 +89,7 @@ _derl_metrics_copy_lines (DerlMetrics *to, const DerlMetrics *from, GError **err
 {
   g_return_val_if_fail (to != NULL && from != NULL && from->fd < 0, FALSE);
   g_string_append_len (to->pending, from->pending->str, (gssize) from->pending->len);
-  if (to->fd >= 0 && (to->pending->len >= FLUSH_BYTES || g_get_monotonic_time () - to->last_flush >= FLUSH_USEC))
-    return derl_metrics_flush (to, error);
-  return TRUE;
+  return flush_when_due (to, error);
 }
 
 gboolean
@@ -127,10 +136,7 @@ derl_metrics_write (DerlMetrics *metrics, JsonObject *object, GError **error)
   metrics->root = json_node_alloc ();
   g_string_append_len (metrics->pending, line, (gssize) length);
   g_string_append_c (metrics->pending, '\n');
-  if (metrics->fd >= 0
-      && (metrics->pending->len >= FLUSH_BYTES || g_get_monotonic_time () - metrics->last_flush >= FLUSH_USEC))
-    return derl_metrics_flush (metrics, error);
-  return TRUE;
+  return flush_when_due (metrics, error);
 }
 
 gboolean

@@ -422,9 +422,8 @@ trainer_init (Trainer *t, const DerlExperiment *experiment, const DerlTrainOptio
         }
       derl_policy_set_parameters (t->policy, options->init);
     }
-  /* A run of the bilevel loop (options given) is one of several in parallel,
-   * or alone with the threads the options give. */
-  derl_policy_set_threads (t->policy, options ? MAX (options->threads, 1) : derl_experiment_get_threads (experiment));
+  /* A run of the bilevel loop (options given) is one of several in parallel. */
+  derl_policy_set_threads (t->policy, options ? 1 : derl_experiment_get_threads (experiment));
 
   guint cap, n_episodes;
   if (t->plan.kind == DERL_ROLLOUT_SEGMENTS)

@@ -192,7 +192,8 @@ START_TEST (test_fingerprint)
   const char *path = paths[_i];
 
   if (g_getenv ("DERL_TEST_SHORT") && _i > 0)
-    return; /* make check-valgrind: the derl-run children are not under valgrind; the portable path suffices */
+    return; /* make check-valgrind: the derl-run children are not under
+             * valgrind; the portable path suffices */
   if (!derl_backend_cpu_set_kernels (path, NULL))
     {
       printf ("note: the %s kernels do not run on this CPU (%s): not checked\n", path, derl_cpu_model ());

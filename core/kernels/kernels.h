@@ -51,8 +51,9 @@ typedef struct {
   /* y = max (x, 0) (0 for NaN); dx = dy where x > 0, else 0 */
   void (*relu) (const float *x, float *y, gsize n);
   void (*relu_backward) (const float *x, const float *dy, float *dx, gsize n);
-  /* y[i,:] = x[i / repeat,:] for rows*cols elements of y */
-  void (*repeat_rows) (const float *x, float *y, guint rows, guint cols, guint repeat);
+  /* y[i,:] = x[i / repeat,:] for rows i in [row0, row0 + rows) (y and x
+   * pointing at their row 0) */
+  void (*repeat_rows) (const float *x, float *y, gsize row0, guint rows, guint cols, guint repeat);
   /* x[i,:] = y[i repeat,:] + y[i repeat + 1,:] + ... in that order */
   void (*sum_repeated) (const float *y, float *x, guint rows, guint cols, guint repeat);
   /* y[i,:] += b for every row */

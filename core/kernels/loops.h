@@ -65,9 +65,9 @@ loops_relu_backward (const float *x, const float *dy, float *dx, gsize n)
 /* A loop per row, not memcpy: rows are short (a call per row cost more
  * than the copy). */
 static void
-loops_repeat_rows (const float *x, float *y, guint rows, guint cols, guint repeat)
+loops_repeat_rows (const float *x, float *y, gsize row0, guint rows, guint cols, guint repeat)
 {
-  for (guint i = 0; i < rows; i++)
+  for (gsize i = row0; i < row0 + rows; i++)
     {
       float *restrict yi = y + (gsize) i * cols;
       const float *restrict xi = x + (gsize) (i / repeat) * cols;
