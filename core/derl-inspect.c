@@ -175,12 +175,12 @@ add_specs_json (JsonBuilder *b, const DerlParamSpec *specs)
       if (specs[i].flags & DERL_PARAM_HAS_MIN)
         {
           json_builder_set_member_name (b, "min");
-          json_builder_add_double_value (b, specs[i].min);
+          derl_json_builder_add_double (b, specs[i].min);
         }
       if (specs[i].flags & DERL_PARAM_HAS_MAX)
         {
           json_builder_set_member_name (b, "max");
-          json_builder_add_double_value (b, specs[i].max);
+          derl_json_builder_add_double (b, specs[i].max);
         }
       if (specs[i].choices)
         {
