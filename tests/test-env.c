@@ -64,7 +64,7 @@ START_TEST (test_zeroed_before_every_step)
   ck_assert (!s->terminated && !s->truncated && !s->success);
   ck_assert_double_eq_tol (s->reward, -0.1, 1e-12);
   /* set_state clears them too */
-  double state[2] = { 4.0, 0.0 };
+  double state[3] = { 4.0, 0.0, 0.0 };
   s = derl_env_set_state (env, state, &error);
   ck_assert_ptr_nonnull (s);
   ck_assert (s->signals[1] == 0.0 && s->reward == 0.0);
@@ -115,7 +115,7 @@ START_TEST (test_set_state_checked)
 {
   g_autoptr (DerlEnv) env = faulty ("nan-obs", 0);
   g_autoptr (GError) error = NULL;
-  double state[2] = { 0.0, 0.0 };
+  double state[3] = { 0.0, 0.0, 0.0 };
 
   ck_assert_ptr_null (derl_env_set_state (env, state, &error));
   ck_assert (g_error_matches (error, DERL_RUN_ERROR, DERL_RUN_ERROR_ENV_CONTRACT));

@@ -56,7 +56,7 @@ faulty_create (const DerlParams *params, DerlEnvSpec *spec, gpointer *state, GEr
   spec->signals = faulty_signals;
   spec->n_splits = G_N_ELEMENTS (faulty_splits);
   spec->splits = faulty_splits;
-  spec->state_size = 2;
+  spec->state_size = 3;
   *state = self;
   return TRUE;
 }
@@ -131,6 +131,7 @@ faulty_get_state (gpointer state, double *values)
   const Faulty *self = state;
   values[0] = self->x;
   values[1] = self->start;
+  values[2] = self->steps;
 }
 
 static void
@@ -140,6 +141,7 @@ faulty_set_state (gpointer state, const double *values, DerlEnvStep *out)
   if (self->fault != BAD_SET_STATE)
     self->x = values[0];
   self->start = values[1];
+  self->steps = (guint) values[2];
   faulty_write (self, out);
 }
 
