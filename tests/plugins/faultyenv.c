@@ -17,20 +17,21 @@ static const DerlEnvSplit faulty_splits[] = { { "train", 8 }, { "val", 4 } };
 
 static const char *const faults[] = { "none", "nan-obs", "nan-reward", "inf-signal", "nan-candidate", "bad-mask",
                                       "empty-mask", "nondeterministic", "no-truncation", "same-tasks",
-                                      "bad-set-state", NULL };
+                                      "bad-set-state", "huge-reward", NULL };
 enum { NONE, NAN_OBS, NAN_REWARD, INF_SIGNAL, NAN_CANDIDATE, BAD_MASK, EMPTY_MASK, NONDETERMINISTIC,
-       NO_TRUNCATION, SAME_TASKS, BAD_SET_STATE };
+       NO_TRUNCATION, SAME_TASKS, BAD_SET_STATE, HUGE_REWARD };
 
 static const DerlParamSpec faulty_params[] = {
   DERL_PARAM_ENUM ("fault", "none", faults, "how the env breaks its contract"),
   DERL_PARAM_INT_RANGE ("fault_step", "3", 0, 1000, "the step at which it does (0: at reset)"),
+  DERL_PARAM_INT_RANGE ("fault_after", "0", 0, 1000000, "no fault before the instance has taken this many steps"),
   DERL_PARAM_INT_RANGE ("max_steps", "10", 1, 1000, "steps after which an episode is truncated"),
   DERL_PARAM_END
 };
 
 typedef struct {
-  guint fault, fault_step, max_steps;
-  guint steps;
+  guint fault, fault_step, fault_after, max_steps;
+  guint steps, total_steps;
   double x, start;
 } Faulty;
 
@@ -47,6 +48,7 @@ faulty_create (const DerlParams *params, DerlEnvSpec *spec, gpointer *state, GEr
     if (strcmp (faults[i], fault) == 0)
       self->fault = i;
   self->fault_step = (guint) derl_params_get_int (params, "fault_step");
+  self->fault_after = (guint) derl_params_get_int (params, "fault_after");
   self->max_steps = (guint) derl_params_get_int (params, "max_steps");
   spec->obs_size = OBS_SIZE;
   spec->n_actions = N_ACTIONS;
@@ -81,7 +83,7 @@ faulty_write (Faulty *self, DerlEnvStep *out)
       out->candidates[a * CAND_SIZE] = out->action_mask[a] ? (float) a : 0.0f;
       out->candidates[a * CAND_SIZE + 1] = out->action_mask[a] ? (float) (self->x * a) : 0.0f;
     }
-  if (self->steps != self->fault_step)
+  if (self->steps != self->fault_step || self->total_steps < self->fault_after)
     return;
   switch (self->fault)
     {
@@ -90,6 +92,7 @@ faulty_write (Faulty *self, DerlEnvStep *out)
     case INF_SIGNAL: out->signals[TICK] = INFINITY; break;
     case NAN_CANDIDATE: out->candidates[1 * CAND_SIZE + 1] = NAN; break;
     case BAD_MASK: out->action_mask[1] = 2; break;
+    case HUGE_REWARD: out->reward = 1e300; break; /* finite, but no float holds it */
     case EMPTY_MASK: memset (out->action_mask, 0, N_ACTIONS); break;
     default: break;
     }
@@ -114,6 +117,7 @@ faulty_step (gpointer state, guint action, DerlEnvStep *out)
   Faulty *self = state;
 
   self->steps++;
+  self->total_steps++;
   self->x += (double) action - 1.0;
   if (action == 0)
     out->signals[HIT] = 1.0;
