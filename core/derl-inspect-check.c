@@ -112,17 +112,18 @@ typedef struct {
 } Trace;
 
 static void
-trace_init (Trace *t, gboolean with_signals)
+trace_init (Trace *t, gboolean with_hashes, gboolean with_signals)
 {
   memset (t, 0, sizeof *t);
-  t->hashes = g_array_new (FALSE, FALSE, sizeof (guint64));
+  t->hashes = with_hashes ? g_array_new (FALSE, FALSE, sizeof (guint64)) : NULL;
   t->signals = with_signals ? g_array_new (FALSE, FALSE, sizeof (double)) : NULL;
 }
 
 static void
 trace_clear (Trace *t)
 {
-  g_array_unref (t->hashes);
+  if (t->hashes)
+    g_array_unref (t->hashes);
   if (t->signals)
     g_array_unref (t->signals);
 }
@@ -186,8 +187,12 @@ run_episode (DerlEnv *env, guint split, guint64 task, guint64 episode, Trace *t,
   derl_rng_init (&actions, CHECK_SEED, DERL_RNG_STREAM_ACTION, split, 0, episode);
   if (!(s = derl_env_reset (env, split, task, &rng, error)))
     return FALSE;
-  guint64 h = step_hash (spec, s, TRUE, TRUE);
-  g_array_append_val (t->hashes, h);
+  guint64 h;
+  if (t->hashes)
+    {
+      h = step_hash (spec, s, TRUE, TRUE);
+      g_array_append_val (t->hashes, h);
+    }
   if (s->terminated || s->truncated)
     {
       t->both = TRUE; /* over before a step: reported as inconsistent flags */
@@ -198,8 +203,11 @@ run_episode (DerlEnv *env, guint split, guint64 task, guint64 episode, Trace *t,
       if (!(s = derl_env_step (env, random_admissible (&actions, s->action_mask, spec->n_actions), error)))
         return FALSE;
       t->length++;
-      h = step_hash (spec, s, TRUE, TRUE);
-      g_array_append_val (t->hashes, h);
+      if (t->hashes)
+        {
+          h = step_hash (spec, s, TRUE, TRUE);
+          g_array_append_val (t->hashes, h);
+        }
       t->env_return += s->reward;
       if (t->signals)
         g_array_append_vals (t->signals, s->signals, spec->n_signals);
@@ -317,7 +325,7 @@ check_episodes (Report *report, DerlEnv *env, guint episodes)
     for (guint e = 0; e < episodes && !error; e++)
       {
         Trace t;
-        trace_init (&t, FALSE);
+        trace_init (&t, FALSE, FALSE);
         if (run_episode (env, split, e, e, &t, &error))
           {
             n++;
@@ -387,7 +395,7 @@ check_determinism (Report *report, const DerlFeature *feature, const DerlParams 
         gboolean ok = TRUE;
         for (guint k = 0; k < 3; k++)
           {
-            trace_init (&t[k], FALSE);
+            trace_init (&t[k], TRUE, FALSE);
             ok = ok && run_episode (env[k], split, e, e, &t[k], &error);
           }
         for (guint k = 1; ok && k < 3 && diff < 0; k++)
@@ -432,7 +440,7 @@ check_tasks_differ (Report *report, DerlEnv *env)
       for (guint task = 0; task < n; task++)
         {
           Trace t;
-          trace_init (&t, FALSE);
+          trace_init (&t, TRUE, FALSE);
           /* the same streams (episode 0) for every task: only the task differs */
           gboolean ok = run_episode (env, split, task, 0, &t, &error);
           first[task] = 0;
@@ -622,7 +630,7 @@ values_from_env (Values *v, DerlEnv *env, const guint *index, guint n_sig, guint
     for (guint e = 0; e < episodes && !v->bad; e++)
       {
         Trace t;
-        trace_init (&t, TRUE);
+        trace_init (&t, FALSE, TRUE);
         gboolean ok = run_episode (env, split, e, e, &t, error);
         if (ok && t.length > 0)
           {

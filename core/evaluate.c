@@ -66,7 +66,7 @@ run_episode (DerlEnv *env, DerlPolicy *policy, EvalJob *job, guint64 episode, De
       guint action = policy ? greedy_action (policy, s) : random_admissible (&rng, s->action_mask, spec->n_actions);
       if (action == G_MAXUINT || r->length >= spec->max_steps)
         {
-          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
+          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_ENV_CONTRACT,
                        action == G_MAXUINT ? "env '%s': no admissible action at step %u of episode %"
                                              G_GUINT64_FORMAT
                                            : "env '%s': episode did not end within max_steps (%u) "

@@ -173,13 +173,13 @@ check_step (Trainer *t, guint32 action, guint length, GError **error)
   const char *name = derl_feature_get_name (t->env_feature);
   if (action == DERL_NO_ACTION)
     {
-      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
+      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_ENV_CONTRACT,
                    "env '%s': no admissible action after %u steps of an episode", name, length);
       return FALSE;
     }
   if (length >= t->spec->max_steps)
     {
-      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
+      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_ENV_CONTRACT,
                    "env '%s': an episode did not end within max_steps (%u)", name, t->spec->max_steps);
       return FALSE;
     }
@@ -780,7 +780,7 @@ derl_policy_evaluate_greedy (DerlPolicy *policy, const DerlFeature *env_feature,
               guint i = which[j];
               if (actions[j] == DERL_NO_ACTION || length[i] >= spec->max_steps)
                 {
-                  g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
+                  g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_ENV_CONTRACT,
                                actions[j] == DERL_NO_ACTION ? "env '%s': no admissible action after %u steps of an episode"
                                                             : "env '%s': an episode did not end within max_steps (%u)",
                                derl_feature_get_name (env_feature),

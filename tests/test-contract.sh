@@ -79,6 +79,11 @@ INI
 expect 2 "a bad mask in evaluation" -- "$RUN" --quiet --plugin-path "$FIXTURES" -o "$T/eval" "$T/eval.ini"
 contains "$T/err" "action_mask[1] is 2 at split 'val', task " "the mask byte named"
 
+# -- an episode past max_steps
+train long no-truncation 0
+expect 2 "no truncation" -- "$RUN" --quiet --plugin-path "$FIXTURES" -o "$T/long" "$T/long.ini"
+contains "$T/err" "env 'faulty': an episode did not end within max_steps (10)" "the overrun named"
+
 # -- a reward no float holds: the training diverges, exit 1, no checkpoint
 train huge huge-reward 100
 expect 1 "a diverging training" -- "$RUN" --quiet --plugin-path "$FIXTURES" -o "$T/huge" "$T/huge.ini"

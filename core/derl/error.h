@@ -55,7 +55,7 @@ typedef enum {
   DERL_RUN_ERROR_EXISTS,   /* the output directory already holds a run */
   DERL_RUN_ERROR_FAILED,
   DERL_RUN_ERROR_CANCELLED, /* stopped on request (SIGINT, say) */
-  DERL_RUN_ERROR_ENV_CONTRACT, /* an env's output broke the step contract (env.h) */
+  DERL_RUN_ERROR_ENV_CONTRACT, /* an env broke the step contract (env.h), or ran past max_steps */
   DERL_RUN_ERROR_DIVERGED,  /* a training's loss or gradient norm is not finite */
 } DerlRunError;
 
