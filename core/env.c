@@ -116,9 +116,49 @@ clear_step (DerlEnv *env)
   memset (env->step.signals, 0, sizeof (double) * env->spec.n_signals);
 }
 
-/* Whether any of @n floats is NaN or infinite: an exponent of all ones.
- * Branch-free over integers so that it vectorises; the index of the
- * culprit is looked for only when there is one. */
+/* Whether any of @n floats is NaN or infinite: an exponent of all ones,
+ * that is (bits & 0x7f800000) + 0x00800000 reaching bit 31.  Branch-free
+ * over integers, 16 floats a turn in vectors of 8 (GNU C vector
+ * extensions; AVX2 where the processor has it); the index of the culprit
+ * is looked for only when there is one. */
+#define EXP_MASK 0x7f800000u
+#define EXP_ONE 0x00800000u
+#if defined(__GNUC__)
+typedef guint32 U32x8 __attribute__ ((vector_size (32)));
+
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+__attribute__ ((target_clones ("avx2", "default")))
+#endif
+#endif
+static gboolean
+floats_bad (const float *x, gsize n)
+{
+  const U32x8 mask = { EXP_MASK, EXP_MASK, EXP_MASK, EXP_MASK, EXP_MASK, EXP_MASK, EXP_MASK, EXP_MASK };
+  const U32x8 one = { EXP_ONE, EXP_ONE, EXP_ONE, EXP_ONE, EXP_ONE, EXP_ONE, EXP_ONE, EXP_ONE };
+  U32x8 acc0 = { 0 }, acc1 = { 0 };
+  guint32 bad = 0;
+  gsize i = 0;
+  for (; i + 16 <= n; i += 16)
+    {
+      U32x8 u0, u1;
+      memcpy (&u0, x + i, sizeof u0);
+      memcpy (&u1, x + i + 8, sizeof u1);
+      acc0 |= (u0 & mask) + one;
+      acc1 |= (u1 & mask) + one;
+    }
+  acc0 |= acc1;
+  for (guint k = 0; k < 8; k++)
+    bad |= acc0[k];
+  for (; i < n; i++)
+    {
+      guint32 u;
+      memcpy (&u, x + i, sizeof u);
+      bad |= (u & EXP_MASK) + EXP_ONE;
+    }
+  return (bad & 0x80000000u) != 0;
+}
+#else
 static gboolean
 floats_bad (const float *x, gsize n)
 {
@@ -127,10 +167,11 @@ floats_bad (const float *x, gsize n)
     {
       guint32 u;
       memcpy (&u, x + i, sizeof u);
-      bad |= (u & 0x7f800000u) == 0x7f800000u;
+      bad |= (u & EXP_MASK) + EXP_ONE;
     }
-  return bad != 0;
+  return (bad & 0x80000000u) != 0;
 }
+#endif
 
 static gboolean
 doubles_bad (const double *x, gsize n)
@@ -183,13 +224,25 @@ check_outputs (const DerlEnv *env, GError **error)
   const DerlEnvSpec *spec = &env->spec;
   const DerlEnvStep *s = &env->step;
   gsize n_cand = (gsize) spec->n_actions * spec->candidate_size;
-  guint8 over_one = 0, any = 0;
+  gboolean over_one, any;
 
-  for (guint a = 0; a < spec->n_actions; a++)
+  /* the mask 8 bytes at a time: a byte above 1 has a bit of 0xfe set */
+  guint64 bits = 0, ones = 0;
+  guint a = 0;
+  for (; a + 8 <= spec->n_actions; a += 8)
     {
-      over_one |= s->action_mask[a] > 1;
-      any |= s->action_mask[a];
+      guint64 w;
+      memcpy (&w, s->action_mask + a, sizeof w);
+      bits |= w & G_GUINT64_CONSTANT (0xfefefefefefefefe);
+      ones |= w;
     }
+  for (; a < spec->n_actions; a++)
+    {
+      bits |= s->action_mask[a] & 0xfe;
+      ones |= s->action_mask[a];
+    }
+  over_one = bits != 0;
+  any = ones != 0;
   if (G_LIKELY (!floats_bad (s->obs, spec->obs_size) && !(n_cand && floats_bad (s->candidates, n_cand))
                 && !doubles_bad (s->signals, spec->n_signals) && isfinite (s->reward) && !over_one
                 && (any || s->terminated || s->truncated)))
@@ -222,7 +275,7 @@ check_outputs (const DerlEnv *env, GError **error)
       contract_error (env, error, "reward is %s", nonfinite_name (s->reward));
       return FALSE;
     }
-  for (guint a = 0; a < spec->n_actions; a++)
+  for (a = 0; a < spec->n_actions; a++)
     if (s->action_mask[a] > 1)
       {
         contract_error (env, error, "action_mask[%u] is %u", a, s->action_mask[a]);

@@ -80,6 +80,7 @@ static const struct {
   { "nan-obs", 3, "env 'faulty': observation[3] is nan at split 'val', task 2, step 3 (an env's outputs must be "
                   "finite; see derl-plugin(7))" },
   { "nan-obs", 0, "env 'faulty': observation[3] is nan at split 'val', task 2, step 0 (" },
+  { "inf-obs-tail", 1, "env 'faulty': observation[19] is -inf at split 'val', task 2, step 1 (" },
   { "nan-reward", 2, "env 'faulty': reward is nan at split 'val', task 2, step 2 (" },
   { "inf-signal", 4, "env 'faulty': signal[1] 'tick' is +inf at split 'val', task 2, step 4 (" },
   { "nan-candidate", 1, "env 'faulty': candidates[1][1] (an admissible action) is nan at split 'val', task 2, "

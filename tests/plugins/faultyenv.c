@@ -6,7 +6,7 @@
 #include <string.h>
 #include <derl/derl.h>
 
-#define OBS_SIZE 4
+#define OBS_SIZE 20 /* the core checks 16 floats a turn, then the rest one by one */
 #define N_ACTIONS 3
 #define CAND_SIZE 2
 
@@ -17,9 +17,9 @@ static const DerlEnvSplit faulty_splits[] = { { "train", 8 }, { "val", 4 } };
 
 static const char *const faults[] = { "none", "nan-obs", "nan-reward", "inf-signal", "nan-candidate", "bad-mask",
                                       "empty-mask", "nondeterministic", "no-truncation", "same-tasks",
-                                      "bad-set-state", "huge-reward", NULL };
+                                      "bad-set-state", "huge-reward", "inf-obs-tail", NULL };
 enum { NONE, NAN_OBS, NAN_REWARD, INF_SIGNAL, NAN_CANDIDATE, BAD_MASK, EMPTY_MASK, NONDETERMINISTIC,
-       NO_TRUNCATION, SAME_TASKS, BAD_SET_STATE, HUGE_REWARD };
+       NO_TRUNCATION, SAME_TASKS, BAD_SET_STATE, HUGE_REWARD, INF_OBS_TAIL };
 
 static const DerlParamSpec faulty_params[] = {
   DERL_PARAM_ENUM ("fault", "none", faults, "how the env breaks its contract"),
@@ -77,6 +77,8 @@ faulty_write (Faulty *self, DerlEnvStep *out)
   out->obs[1] = (float) self->steps / self->max_steps;
   out->obs[2] = (float) sin (self->x);
   out->obs[3] = (float) self->start;
+  for (guint i = 4; i < OBS_SIZE; i++)
+    out->obs[i] = (float) cos (self->x * i);
   for (guint a = 0; a < N_ACTIONS; a++)
     {
       out->action_mask[a] = a != 2 || self->steps % 2 == 0;
@@ -88,6 +90,7 @@ faulty_write (Faulty *self, DerlEnvStep *out)
   switch (self->fault)
     {
     case NAN_OBS: out->obs[3] = NAN; break;
+    case INF_OBS_TAIL: out->obs[OBS_SIZE - 1] = -INFINITY; break;
     case NAN_REWARD: out->reward = NAN; break;
     case INF_SIGNAL: out->signals[TICK] = INFINITY; break;
     case NAN_CANDIDATE: out->candidates[1 * CAND_SIZE + 1] = NAN; break;
