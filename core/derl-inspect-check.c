@@ -256,8 +256,7 @@ env_params (const DerlFeature *feature, char **sets, GError **error)
       g_autofree char *key = g_strndup (sets[i], eq - sets[i]);
       if (!derl_params_set (params, key, eq + 1, error))
         {
-          g_prefix_error (error, "--set %s: %s '%s': ", sets[i], derl_feature_kind_name (derl_feature_get_kind (feature)),
-                          derl_feature_get_name (feature));
+          g_prefix_error (error, "--set %s: env '%s': ", sets[i], derl_feature_get_name (feature));
           return NULL;
         }
     }
@@ -639,7 +638,8 @@ values_from_env (Values *v, DerlEnv *env, const guint *index, guint n_sig, guint
             for (guint k = 0; k < n_sig; k++)
               {
                 for (guint i = 0; i < t.length; i++)
-                  cols[(gsize) k * t.length + i] = g_array_index (t.signals, double, (gsize) i * spec->n_signals + index[k]);
+                  cols[(gsize) k * t.length + i] =
+                    g_array_index (t.signals, double, (gsize) i * spec->n_signals + index[k]);
                 columns[k] = cols + (gsize) k * t.length;
               }
             DerlTrajectory traj = { t.length, spec->max_steps, t.success, t.terminated, t.truncated, t.env_return,

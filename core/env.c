@@ -201,9 +201,13 @@ first_nonfinite_float (const float *x, gsize n)
   return i;
 }
 
-/* Sets the contract error: "env 'NAME': WHAT at split 'S', task T, step N (WHY)". */
-G_GNUC_PRINTF (3, 4) static void
-contract_error (const DerlEnv *env, GError **error, const char *format, ...)
+#define WHY_FINITE "an env's outputs must be finite"
+#define WHY_MASK "a mask byte is 0 or 1, and an episode that is not over has an admissible action"
+
+/* Sets the contract error: "env 'NAME': WHAT at split 'S', task T, step N
+ * (WHY; see derl-plugin(7))". */
+G_GNUC_PRINTF (4, 5) static void
+contract_error (const DerlEnv *env, GError **error, const char *why, const char *format, ...)
 {
   va_list ap;
   va_start (ap, format);
@@ -211,10 +215,7 @@ contract_error (const DerlEnv *env, GError **error, const char *format, ...)
   va_end (ap);
   g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_ENV_CONTRACT,
                "env '%s': %s at split '%s', task %" G_GUINT64_FORMAT ", step %u (%s; see derl-plugin(7))",
-               env->feature->name, what, env->spec.splits[env->split].name, env->task, env->n_steps,
-               strstr (what, "action_mask") ? "a mask byte is 0 or 1, and an episode that is not over has an "
-                                              "admissible action"
-                                            : "an env's outputs must be finite");
+               env->feature->name, what, env->spec.splits[env->split].name, env->task, env->n_steps, why);
 }
 
 /* The boundary check of every output after reset, step and set_state. */
@@ -252,13 +253,15 @@ check_outputs (const DerlEnv *env, GError **error)
   gsize i = first_nonfinite_float (s->obs, spec->obs_size);
   if (i < spec->obs_size)
     {
-      contract_error (env, error, "observation[%" G_GSIZE_FORMAT "] is %s", i, nonfinite_name (s->obs[i]));
+      contract_error (env, error, WHY_FINITE, "observation[%" G_GSIZE_FORMAT "] is %s", i,
+                      nonfinite_name (s->obs[i]));
       return FALSE;
     }
   i = n_cand ? first_nonfinite_float (s->candidates, n_cand) : 0;
   if (i < n_cand)
     {
-      contract_error (env, error, "candidates[%" G_GSIZE_FORMAT "][%" G_GSIZE_FORMAT "] (%s action) is %s",
+      contract_error (env, error, WHY_FINITE,
+                      "candidates[%" G_GSIZE_FORMAT "][%" G_GSIZE_FORMAT "] (%s action) is %s",
                       i / spec->candidate_size, i % spec->candidate_size,
                       s->action_mask[i / spec->candidate_size] ? "an admissible" : "a masked",
                       nonfinite_name (s->candidates[i]));
@@ -267,21 +270,22 @@ check_outputs (const DerlEnv *env, GError **error)
   for (guint k = 0; k < spec->n_signals; k++)
     if (!isfinite (s->signals[k]))
       {
-        contract_error (env, error, "signal[%u] '%s' is %s", k, spec->signals[k], nonfinite_name (s->signals[k]));
+        contract_error (env, error, WHY_FINITE, "signal[%u] '%s' is %s", k, spec->signals[k],
+                        nonfinite_name (s->signals[k]));
         return FALSE;
       }
   if (!isfinite (s->reward))
     {
-      contract_error (env, error, "reward is %s", nonfinite_name (s->reward));
+      contract_error (env, error, WHY_FINITE, "reward is %s", nonfinite_name (s->reward));
       return FALSE;
     }
   for (a = 0; a < spec->n_actions; a++)
     if (s->action_mask[a] > 1)
       {
-        contract_error (env, error, "action_mask[%u] is %u", a, s->action_mask[a]);
+        contract_error (env, error, WHY_MASK, "action_mask[%u] is %u", a, s->action_mask[a]);
         return FALSE;
       }
-  contract_error (env, error, "action_mask has no admissible action and the episode is not over");
+  contract_error (env, error, WHY_MASK, "action_mask has no admissible action and the episode is not over");
   return FALSE;
 }
 
