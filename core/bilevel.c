@@ -781,7 +781,7 @@ final_stage (Bilevel *b, DerlFormula *const *formulas, guint n, guint runs, cons
       for (guint r = 0; r < runs; r++)
         {
           sum += cand[f * runs + r].summary.eval.success_rate;
-          json_array_add_double_element (a, cand[f * runs + r].summary.eval.success_rate);
+          derl_json_array_add_double (a, cand[f * runs + r].summary.eval.success_rate);
         }
       json_object_set_string_member (o, "event", baseline ? "final_baseline" : "final_candidate");
       json_object_set_int_member (o, "rank", f);

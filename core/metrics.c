@@ -180,3 +180,12 @@ derl_json_builder_add_double (JsonBuilder *builder, double value)
   else
     json_builder_add_null_value (builder);
 }
+
+void
+derl_json_array_add_double (JsonArray *array, double value)
+{
+  if (isfinite (value))
+    json_array_add_double_element (array, value);
+  else
+    json_array_add_null_element (array);
+}

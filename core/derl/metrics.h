@@ -53,6 +53,12 @@ void derl_metrics_set_double (JsonObject *object, const char *name, double value
 void derl_json_builder_add_double (JsonBuilder *builder, double value);
 
 /**
+ * derl_json_array_add_double:
+ * As derl_metrics_set_double(), for an element appended to a #JsonArray.
+ */
+void derl_json_array_add_double (JsonArray *array, double value);
+
+/**
  * derl_metrics_flush:
  * Writes every buffered line now.  Returns FALSE with a %DERL_RUN_ERROR_IO
  * error when they cannot be written (they stay buffered).
