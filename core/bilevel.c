@@ -265,11 +265,11 @@ save_state (Bilevel *b, GError **error)
   if (b->best)
     {
       json_object_set_string_member (o, "best_formula", b->best->formula);
-      json_object_set_double_member (o, "best_score", tally_mean (b->best));
+      derl_metrics_set_double (o, "best_score", tally_mean (b->best));
       json_object_set_int_member (o, "best_evaluations", b->best->n);
     }
-  json_object_set_double_member (o, "inner_seconds", b->inner_seconds);
-  json_object_set_double_member (o, "outer_seconds", b->outer_seconds);
+  derl_metrics_set_double (o, "inner_seconds", b->inner_seconds);
+  derl_metrics_set_double (o, "outer_seconds", b->outer_seconds);
   return write_json (path, o, error);
 }
 
@@ -440,9 +440,9 @@ meta_init (Bilevel *b, GError **error)
       json_object_set_int_member (o, "formulas", cs.n_formulas);
       json_object_set_int_member (o, "skipped", cs.n_skipped);
       json_object_set_int_member (o, "tokens", cs.n_tokens);
-      json_object_set_double_member (o, "initial_nll", cs.initial_nll);
-      json_object_set_double_member (o, "final_nll", cs.final_nll);
-      json_object_set_double_member (o, "wall_seconds", seconds);
+      derl_metrics_set_double (o, "initial_nll", cs.initial_nll);
+      derl_metrics_set_double (o, "final_nll", cs.final_nll);
+      derl_metrics_set_double (o, "wall_seconds", seconds);
       if (!derl_metrics_write (b->metrics, o, error))
         return FALSE;
     }
@@ -539,10 +539,10 @@ outer_step (Bilevel *b, guint step, GError **error)
       json_object_set_int_member (line, "candidate", i);
       json_object_set_string_member (line, "formula", text);
       json_object_set_boolean_member (line, "valid", TRUE);
-      json_object_set_double_member (line, "score", scores[i]);
-      json_object_set_double_member (line, "train_mean_return_20", cand[i].summary.final_mean_return_20);
+      derl_metrics_set_double (line, "score", scores[i]);
+      derl_metrics_set_double (line, "train_mean_return_20", cand[i].summary.final_mean_return_20);
       json_object_set_int_member (line, "steps", (gint64) cand[i].summary.steps);
-      json_object_set_double_member (line, "inner_seconds", cand[i].seconds);
+      derl_metrics_set_double (line, "inner_seconds", cand[i].seconds);
       if (!derl_metrics_write (b->formulas, line, error))
         goto out;
     }
@@ -562,18 +562,17 @@ outer_step (Bilevel *b, guint step, GError **error)
   o = json_object_new ();
   json_object_set_string_member (o, "event", "outer");
   json_object_set_int_member (o, "outer_step", step);
-  json_object_set_double_member (o, "mean_score", mean);
-  json_object_set_double_member (o, "std_score", sqrt (var / n));
-  json_object_set_double_member (o, "max_score", max);
-  json_object_set_double_member (o, "best_score", tally_mean (b->best));
+  derl_metrics_set_double (o, "mean_score", mean);
+  derl_metrics_set_double (o, "std_score", sqrt (var / n));
+  derl_metrics_set_double (o, "max_score", max);
+  derl_metrics_set_double (o, "best_score", tally_mean (b->best));
   json_object_set_int_member (o, "best_evaluations", b->best->n);
   json_object_set_string_member (o, "best_formula", b->best->formula);
   for (guint i = 0; i < stats.n; i++)
-    if (isfinite (stats.values[i]))
-      json_object_set_double_member (o, stats.names[i], stats.values[i]);
-  json_object_set_double_member (o, "generate_seconds", gen_seconds);
-  json_object_set_double_member (o, "update_seconds", update_seconds);
-  json_object_set_double_member (o, "inner_seconds", inner);
+    derl_metrics_set_double (o, stats.names[i], stats.values[i]);
+  derl_metrics_set_double (o, "generate_seconds", gen_seconds);
+  derl_metrics_set_double (o, "update_seconds", update_seconds);
+  derl_metrics_set_double (o, "inner_seconds", inner);
   if (!derl_metrics_write (b->metrics, o, error))
     goto out;
 
@@ -782,13 +781,13 @@ final_stage (Bilevel *b, DerlFormula *const *formulas, guint n, guint runs, cons
       for (guint r = 0; r < runs; r++)
         {
           sum += cand[f * runs + r].summary.eval.success_rate;
-          json_array_add_double_element (a, cand[f * runs + r].summary.eval.success_rate);
+          derl_json_array_add_double (a, cand[f * runs + r].summary.eval.success_rate);
         }
       json_object_set_string_member (o, "event", baseline ? "final_baseline" : "final_candidate");
       json_object_set_int_member (o, "rank", f);
       json_object_set_string_member (o, "formula", text);
       json_object_set_array_member (o, "scores", a);
-      json_object_set_double_member (o, "mean_score", sum / runs);
+      derl_metrics_set_double (o, "mean_score", sum / runs);
       if (!derl_metrics_write (b->metrics, o, error))
         goto out;
       if (sum / runs > *mean)
@@ -896,8 +895,8 @@ final_policy (Bilevel *b, DerlBilevelSummary *s, GError **error)
   json_object_set_string_member (o, "formula", s->best_formula);
   json_object_set_int_member (o, "rank", chosen);
   json_object_set_int_member (o, "run", run);
-  json_object_set_double_member (o, "mean_score", mean);
-  json_object_set_double_member (o, "eval_success_rate", s->final.eval.success_rate);
+  derl_metrics_set_double (o, "mean_score", mean);
+  derl_metrics_set_double (o, "eval_success_rate", s->final.eval.success_rate);
   if (!derl_metrics_write (b->metrics, o, error))
     return FALSE;
   g_autofree char *best_path = path_in (b, "best-formula.txt");
@@ -919,12 +918,12 @@ final_policy (Bilevel *b, DerlBilevelSummary *s, GError **error)
       json_object_set_string_member (bo, "event", "baseline");
       json_object_set_string_member (bo, "formula", s->baseline_formulas[i]);
       json_object_set_int_member (bo, "run", brun);
-      json_object_set_double_member (bo, "mean_score", bmean);
-      json_object_set_double_member (bo, "eval_success_rate", s->baselines[i].eval.success_rate);
+      derl_metrics_set_double (bo, "mean_score", bmean);
+      derl_metrics_set_double (bo, "eval_success_rate", s->baselines[i].eval.success_rate);
       for (guint k = 0; k < s->baselines[i].n_splits; k++)
         {
           g_autofree char *key = g_strdup_printf ("%s_success_rate", s->baselines[i].splits[k]);
-          json_object_set_double_member (bo, key, s->baselines[i].split_eval[k].success_rate);
+          derl_metrics_set_double (bo, key, s->baselines[i].split_eval[k].success_rate);
         }
       if (!derl_metrics_write (b->metrics, bo, error))
         return FALSE;

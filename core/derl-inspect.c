@@ -5,14 +5,19 @@
 #include <stdio.h>
 #include <string.h>
 #include <derl/derl.h>
+#include "derl-inspect-check.h"
 
-enum { EXIT_OK = 0, EXIT_NOT_FOUND = 1, EXIT_BAD_INPUT = 2 };
+enum { EXIT_OK = INSPECT_EXIT_OK, EXIT_NOT_FOUND = INSPECT_EXIT_NOT_FOUND, EXIT_BAD_INPUT = INSPECT_EXIT_BAD_INPUT };
 
 static gboolean opt_json;
 static char *opt_exists;
 static char *opt_plugin_path;
 static gboolean opt_version;
 static char **opt_args;
+static char *opt_check;
+static char **opt_sets;
+static char *opt_env;
+static gint opt_episodes = 20;
 
 static const GOptionEntry entries[] = {
   { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON instead of text", NULL },
@@ -20,6 +25,14 @@ static const GOptionEntry entries[] = {
     "Exit 0 if a feature NAME is found and available, 1 if not; print nothing", "NAME" },
   { "plugin-path", 0, 0, G_OPTION_ARG_STRING, &opt_plugin_path,
     "Search these directories for plugins first (':'-separated)", "DIRS" },
+  { "check", 0, 0, G_OPTION_ARG_STRING, &opt_check,
+    "Run the contract of the env or primitive NAME and print a table of checks", "NAME" },
+  { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_sets,
+    "With --check: set a parameter of the env (repeatable)", "KEY=VALUE" },
+  { "env", 0, 0, G_OPTION_ARG_STRING, &opt_env,
+    "With --check of a primitive: the env whose trajectories feed it", "NAME" },
+  { "episodes", 0, 0, G_OPTION_ARG_INT, &opt_episodes,
+    "With --check: random episodes per split (default 20)", "N" },
   { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL },
   { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_args, NULL, NULL },
   G_OPTION_ENTRY_NULL
@@ -175,12 +188,12 @@ add_specs_json (JsonBuilder *b, const DerlParamSpec *specs)
       if (specs[i].flags & DERL_PARAM_HAS_MIN)
         {
           json_builder_set_member_name (b, "min");
-          json_builder_add_double_value (b, specs[i].min);
+          derl_json_builder_add_double (b, specs[i].min);
         }
       if (specs[i].flags & DERL_PARAM_HAS_MAX)
         {
           json_builder_set_member_name (b, "max");
-          json_builder_add_double_value (b, specs[i].max);
+          derl_json_builder_add_double (b, specs[i].max);
         }
       if (specs[i].choices)
         {
@@ -456,10 +469,13 @@ main (int argc, char **argv)
     "With no NAME, list every feature the plugins provide (kind, name, plugin,\n"
     "version, file) and every plugin that could not be loaded, with the reason.\n"
     "With NAME (a feature, a plugin or an experiment group), describe it and\n"
-    "every parameter it takes.");
+    "every parameter it takes.  With --check NAME, run an env's contract (spec,\n"
+    "outputs, truncation, determinism, tasks, state round trip, speed) or a\n"
+    "primitive over an env's random trajectories, and print a table of checks.");
   g_option_context_set_description (context,
-    "Exit status: 0 success, 1 NAME not found (or, with --exists, unavailable),\n"
-    "2 bad options.  See derl-inspect(1).");
+    "Exit status: 0 success, 1 NAME not found (or, with --exists, unavailable;\n"
+    "with --check, a check failed), 2 bad options (with --check: an unknown name\n"
+    "or a bad --set).  See derl-inspect(1).");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
@@ -482,7 +498,25 @@ main (int argc, char **argv)
   derl_registry_add_default_paths (registry, opt_plugin_path);
   derl_registry_scan (registry);
 
-  if (opt_exists)
+  if (opt_check && (opt_exists || (opt_args && opt_args[0])))
+    {
+      fprintf (stderr, "derl-inspect: --check takes no other NAME (see derl-inspect --help)\n");
+      return EXIT_BAD_INPUT;
+    }
+  if (!opt_check && (opt_sets || opt_env))
+    {
+      fprintf (stderr, "derl-inspect: --set and --env go with --check (see derl-inspect --help)\n");
+      return EXIT_BAD_INPUT;
+    }
+  if (opt_episodes < 1)
+    {
+      fprintf (stderr, "derl-inspect: --episodes: expected a count of at least 1\n");
+      return EXIT_BAD_INPUT;
+    }
+
+  if (opt_check)
+    status = inspect_check (registry, opt_check, opt_sets, opt_env, (guint) opt_episodes, opt_json);
+  else if (opt_exists)
     status = derl_registry_find_any (registry, opt_exists) ? EXIT_OK : EXIT_NOT_FOUND;
   else if (opt_args && opt_args[0])
     status = describe (registry, opt_args[0]);
@@ -490,6 +524,9 @@ main (int argc, char **argv)
     status = list_all (registry);
 
   g_free (opt_exists);
+  g_free (opt_check);
+  g_free (opt_env);
+  g_strfreev (opt_sets);
   g_free (opt_plugin_path);
   g_strfreev (opt_args);
   return status;

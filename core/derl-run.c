@@ -54,8 +54,9 @@ parse_options (Options *o, int *argc, char ***argv, GError **error)
     "their parameter specs, and run it into a new run directory.  With --resume DIR,\n"
     "continue the bilevel run in DIR from its last completed outer step.");
   g_option_context_set_description (context,
-    "Exit status: 0 success, 1 run-time failure, 2 bad input (options, experiment\n"
-    "file, plugins).  Plugins are searched in --plugin-path, $DERL_PLUGIN_PATH, then\n"
+    "Exit status: 0 success, 1 run-time failure (a diverging training among them),\n"
+    "2 bad input (options, experiment file, plugins, an env breaking the step\n"
+    "contract).  Plugins are searched in --plugin-path, $DERL_PLUGIN_PATH, then\n"
     "$DERL_PLUGIN_SYSTEM_PATH or the system plugin directory.\n"
     "See derl-run(1) and derl-experiment(5).");
   g_option_context_add_main_entries (context, entries, NULL);
@@ -189,15 +190,15 @@ evaluate_summary_object (const DerlExperiment *e, const char *policy, const Derl
   json_object_set_string_member (o, "policy", policy);
   json_object_set_int_member (o, "seed", derl_params_get_int (ex, "seed"));
   json_object_set_int_member (o, "episodes", s->n_episodes);
-  json_object_set_double_member (o, "mean_return", s->mean_return);
-  json_object_set_double_member (o, "std_return", s->std_return);
-  json_object_set_double_member (o, "min_return", s->min_return);
-  json_object_set_double_member (o, "max_return", s->max_return);
-  json_object_set_double_member (o, "mean_length", s->mean_length);
-  json_object_set_double_member (o, "success_rate", s->success_rate);
+  derl_metrics_set_double (o, "mean_return", s->mean_return);
+  derl_metrics_set_double (o, "std_return", s->std_return);
+  derl_metrics_set_double (o, "min_return", s->min_return);
+  derl_metrics_set_double (o, "max_return", s->max_return);
+  derl_metrics_set_double (o, "mean_length", s->mean_length);
+  derl_metrics_set_double (o, "success_rate", s->success_rate);
   json_object_set_int_member (o, "steps", (gint64) s->total_steps);
-  json_object_set_double_member (o, "wall_seconds", seconds);
-  json_object_set_double_member (o, "steps_per_second", seconds > 0 ? s->total_steps / seconds : 0);
+  derl_metrics_set_double (o, "wall_seconds", seconds);
+  derl_metrics_set_double (o, "steps_per_second", seconds > 0 ? s->total_steps / seconds : 0);
   return o;
 }
 
@@ -229,14 +230,14 @@ train_summary_object (const DerlExperiment *e, const DerlTrainSummary *s)
   json_object_set_int_member (o, "steps", (gint64) s->steps);
   json_object_set_int_member (o, "episodes", (gint64) s->episodes);
   json_object_set_int_member (o, "updates", (gint64) s->updates);
-  json_object_set_double_member (o, "mean_return_20", s->final_mean_return_20);
-  json_object_set_double_member (o, "target_return", derl_params_get_double (tr, "target_return"));
+  derl_metrics_set_double (o, "mean_return_20", s->final_mean_return_20);
+  derl_metrics_set_double (o, "target_return", derl_params_get_double (tr, "target_return"));
   json_object_set_int_member (o, "first_step_target", (gint64) s->first_step_target);
   json_object_set_string_member (o, "eval_split", derl_params_get_string (tr, "eval_split"));
   json_object_set_int_member (o, "eval_episodes", s->eval.n_episodes);
-  json_object_set_double_member (o, "eval_mean_return", s->eval.mean_return);
-  json_object_set_double_member (o, "eval_std_return", s->eval.std_return);
-  json_object_set_double_member (o, "eval_success_rate", s->eval.success_rate);
+  derl_metrics_set_double (o, "eval_mean_return", s->eval.mean_return);
+  derl_metrics_set_double (o, "eval_std_return", s->eval.std_return);
+  derl_metrics_set_double (o, "eval_success_rate", s->eval.success_rate);
   if (s->n_splits)
     {
       JsonArray *splits = json_array_new ();
@@ -245,17 +246,17 @@ train_summary_object (const DerlExperiment *e, const DerlTrainSummary *s)
           JsonObject *r = json_object_new ();
           json_object_set_string_member (r, "split", s->splits[i]);
           json_object_set_int_member (r, "episodes", s->split_eval[i].n_episodes);
-          json_object_set_double_member (r, "success_rate", s->split_eval[i].success_rate);
-          json_object_set_double_member (r, "mean_return", s->split_eval[i].mean_return);
-          json_object_set_double_member (r, "std_return", s->split_eval[i].std_return);
-          json_object_set_double_member (r, "mean_length", s->split_eval[i].mean_length);
+          derl_metrics_set_double (r, "success_rate", s->split_eval[i].success_rate);
+          derl_metrics_set_double (r, "mean_return", s->split_eval[i].mean_return);
+          derl_metrics_set_double (r, "std_return", s->split_eval[i].std_return);
+          derl_metrics_set_double (r, "mean_length", s->split_eval[i].mean_length);
           json_array_add_object_element (splits, r);
         }
       json_object_set_array_member (o, "splits", splits);
     }
   json_object_set_string_member (o, "policy", "policy.ckpt");
-  json_object_set_double_member (o, "wall_seconds", s->seconds);
-  json_object_set_double_member (o, "steps_per_second", s->seconds > 0 ? s->steps / s->seconds : 0);
+  derl_metrics_set_double (o, "wall_seconds", s->seconds);
+  derl_metrics_set_double (o, "steps_per_second", s->seconds > 0 ? s->steps / s->seconds : 0);
   return o;
 }
 
@@ -367,6 +368,17 @@ load_policy (const DerlExperiment *e, DerlBackend *backend, const char *path, GE
   return policy;
 }
 
+/* The exit status of a run that failed with @error: bad input found late
+ * (an optimizer refusing its parameters, an env breaking the step contract)
+ * is 2, anything else 1. */
+static int
+failure_status (const GError *error)
+{
+  if (error->domain == DERL_EXPERIMENT_ERROR || g_error_matches (error, DERL_RUN_ERROR, DERL_RUN_ERROR_ENV_CONTRACT))
+    return EXIT_BAD_INPUT;
+  return EXIT_RUNTIME;
+}
+
 static int
 run_evaluate (const Options *o, const DerlExperiment *experiment, DerlMetrics *metrics, const char *dir,
               const char *summary_path)
@@ -407,7 +419,7 @@ run_evaluate (const Options *o, const DerlExperiment *experiment, DerlMetrics *m
   if (!ok)
     {
       fprintf (stderr, "derl-run: %s\n", error->message);
-      return EXIT_RUNTIME;
+      return failure_status (error);
     }
   if (!o->quiet)
     print_evaluate_summary (experiment, *policy_path ? "greedy" : "random", &summary, seconds, threads, dir);
@@ -438,8 +450,7 @@ run_train (const Options *o, const DerlExperiment *experiment, DerlMetrics *metr
       if (show_progress)
         fputs ("\r\033[K", stderr);
       fprintf (stderr, "derl-run: %s\n", error->message);
-      /* An optimizer refusing its parameters is bad input, found late. */
-      return error->domain == DERL_EXPERIMENT_ERROR ? EXIT_BAD_INPUT : EXIT_RUNTIME;
+      return failure_status (error);
     }
   if (!o->quiet)
     print_train_summary (experiment, &summary, dir);
@@ -513,7 +524,7 @@ bilevel_summary_object (const DerlExperiment *e, const DerlBilevelSummary *s)
   json_object_set_string_member (o, "formula", s->best_formula);
   if (isfinite (s->best_score))
     {
-      json_object_set_double_member (o, "formula_val_score", s->best_score);
+      derl_metrics_set_double (o, "formula_val_score", s->best_score);
       json_object_set_int_member (o, "formula_evaluations", s->best_evaluations);
       json_object_set_int_member (o, "formula_outer_step", s->best_step);
       json_object_set_int_member (o, "formula_candidate", s->best_candidate);
@@ -521,7 +532,7 @@ bilevel_summary_object (const DerlExperiment *e, const DerlBilevelSummary *s)
     }
   json_object_set_int_member (o, "final_candidates", s->final_candidates);
   json_object_set_int_member (o, "final_runs", s->final_runs);
-  json_object_set_double_member (o, "final_val_score", s->final_score);
+  derl_metrics_set_double (o, "final_val_score", s->final_score);
   json_object_set_int_member (o, "final_run", s->final_run);
   if (s->n_baselines)
     {
@@ -538,9 +549,9 @@ bilevel_summary_object (const DerlExperiment *e, const DerlBilevelSummary *s)
     }
   json_object_set_int_member (o, "outer_steps", s->outer_steps);
   json_object_set_int_member (o, "resumed_from", s->resumed_from);
-  json_object_set_double_member (o, "inner_seconds", s->inner_seconds);
-  json_object_set_double_member (o, "outer_seconds", s->outer_seconds);
-  json_object_set_double_member (o, "run_wall_seconds", s->seconds);
+  derl_metrics_set_double (o, "inner_seconds", s->inner_seconds);
+  derl_metrics_set_double (o, "outer_seconds", s->outer_seconds);
+  derl_metrics_set_double (o, "run_wall_seconds", s->seconds);
   return o;
 }
 
@@ -570,7 +581,7 @@ run_bilevel (const Options *o, const DerlExperiment *experiment, const char *dir
       if (g_error_matches (error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED))
         fprintf (stderr, "derl-run: continue with: derl-run --resume %s\n", dir);
       derl_bilevel_summary_clear (&summary);
-      return g_error_matches (error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED) ? 130 : EXIT_RUNTIME;
+      return g_error_matches (error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED) ? 130 : failure_status (error);
     }
   if (!o->quiet)
     {

@@ -54,7 +54,9 @@ run_episode (DerlEnv *env, DerlPolicy *policy, EvalJob *job, guint64 episode, De
   const DerlEnvStep *s;
 
   derl_rng_init (&rng, job->seed, DERL_RNG_STREAM_EPISODE, 0, 0, episode);
-  s = derl_env_reset (env, job->split, episode, &rng);
+  s = derl_env_reset (env, job->split, episode, &rng, error);
+  if (!s)
+    return FALSE;
   r->episode = episode;
   r->task_index = episode % spec->splits[job->split].n_tasks;
   r->episode_return = 0.0;
@@ -64,7 +66,7 @@ run_episode (DerlEnv *env, DerlPolicy *policy, EvalJob *job, guint64 episode, De
       guint action = policy ? greedy_action (policy, s) : random_admissible (&rng, s->action_mask, spec->n_actions);
       if (action == G_MAXUINT || r->length >= spec->max_steps)
         {
-          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
+          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_ENV_CONTRACT,
                        action == G_MAXUINT ? "env '%s': no admissible action at step %u of episode %"
                                              G_GUINT64_FORMAT
                                            : "env '%s': episode did not end within max_steps (%u) "
@@ -74,7 +76,9 @@ run_episode (DerlEnv *env, DerlPolicy *policy, EvalJob *job, guint64 episode, De
                        action == G_MAXUINT ? r->length : spec->max_steps, episode);
           return FALSE;
         }
-      s = derl_env_step (env, action);
+      s = derl_env_step (env, action, error);
+      if (!s)
+        return FALSE;
       r->episode_return += s->reward;
       r->length++;
     }
@@ -123,7 +127,7 @@ episode_event (const DerlEpisodeResult *r)
   json_object_set_string_member (o, "event", "episode");
   json_object_set_int_member (o, "episode", (gint64) r->episode);
   json_object_set_int_member (o, "task", (gint64) r->task_index);
-  json_object_set_double_member (o, "return", r->episode_return);
+  derl_metrics_set_double (o, "return", r->episode_return);
   json_object_set_int_member (o, "length", r->length);
   json_object_set_boolean_member (o, "terminated", r->terminated);
   json_object_set_boolean_member (o, "truncated", r->truncated);

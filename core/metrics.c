@@ -1,6 +1,8 @@
 /* derl - metrics.jsonl: one JSON object per line, written with json-glib. */
 #include "config.h"
 
+#include <math.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -159,4 +161,31 @@ derl_metrics_close (DerlMetrics *metrics, GError **error)
   g_free (metrics->path);
   g_free (metrics);
   return ok;
+}
+
+void
+derl_metrics_set_double (JsonObject *object, const char *name, double value)
+{
+  if (isfinite (value))
+    json_object_set_double_member (object, name, value);
+  else
+    json_object_set_null_member (object, name);
+}
+
+void
+derl_json_builder_add_double (JsonBuilder *builder, double value)
+{
+  if (isfinite (value))
+    json_builder_add_double_value (builder, value);
+  else
+    json_builder_add_null_value (builder);
+}
+
+void
+derl_json_array_add_double (JsonArray *array, double value)
+{
+  if (isfinite (value))
+    json_array_add_double_element (array, value);
+  else
+    json_array_add_null_element (array);
 }

@@ -921,8 +921,13 @@ double
 derl_policy_step (DerlPolicy *p, double lr, double max_grad_norm)
 {
   double norm = derl_policy_grad_norm (p);
-  DerlAdamParams adam = { lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, ++p->adam_t };
+  DerlAdamParams adam = { lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, p->adam_t + 1 };
 
+  /* A gradient that is not finite would turn every parameter into NaN:
+   * leave them as they are and let the caller see the norm. */
+  if (!isfinite (norm))
+    return norm;
+  p->adam_t++;
   if (max_grad_norm > 0 && norm > max_grad_norm)
     {
       double coef = max_grad_norm / (norm + 1e-6);

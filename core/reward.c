@@ -143,9 +143,9 @@ _derl_reward_stats (DerlReward *r, JsonObject *o)
   if (r->n_episodes)
     {
       for (guint i = 0; i < r->n_prims; i++)
-        json_object_set_double_member (o, r->member[i], r->g_sum[i] / r->n_episodes);
+        derl_metrics_set_double (o, r->member[i], r->g_sum[i] / r->n_episodes);
       if (r->formula)
-        json_object_set_double_member (o, "formula_mean", r->value_sum / r->n_episodes);
+        derl_metrics_set_double (o, "formula_mean", r->value_sum / r->n_episodes);
     }
   if (r->formula)
     json_object_set_int_member (o, "formula_nonfinite", (gint64) r->n_nonfinite);

@@ -173,31 +173,50 @@ check_step (Trainer *t, guint32 action, guint length, GError **error)
   const char *name = derl_feature_get_name (t->env_feature);
   if (action == DERL_NO_ACTION)
     {
-      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
+      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_ENV_CONTRACT,
                    "env '%s': no admissible action after %u steps of an episode", name, length);
       return FALSE;
     }
   if (length >= t->spec->max_steps)
     {
-      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
+      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_ENV_CONTRACT,
                    "env '%s': an episode did not end within max_steps (%u)", name, t->spec->max_steps);
       return FALSE;
     }
   return TRUE;
 }
 
+/* A training diverged when a loss or the gradient norm an update reports
+ * is not finite; the run stops there, before a checkpoint is written. */
+static gboolean
+check_diverged (const DerlStats *stats, GError **error)
+{
+  for (guint i = 0; i < stats->n; i++)
+    if (!isfinite (stats->values[i])
+        && (g_str_has_suffix (stats->names[i], "loss") || strcmp (stats->names[i], "grad_norm") == 0))
+      {
+        g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_DIVERGED, "%s is not finite (diverged)",
+                     strcmp (stats->names[i], "grad_norm") == 0 ? "the gradient norm" : stats->names[i]);
+        return FALSE;
+      }
+  return TRUE;
+}
+
 /* Starts a new episode on env @e of the SEGMENTS fleet. */
-static void
-segment_reset (Trainer *t, guint e)
+static gboolean
+segment_reset (Trainer *t, guint e, GError **error)
 {
   DerlRng rng;
   derl_rng_init (&rng, t->seed, DERL_RNG_STREAM_RESET, e, t->episodes_begun[e]++, 0);
   guint64 task = derl_rng_next_u64 (&rng);
-  t->now[e] = derl_env_reset (t->envs[e], t->train_split, task, &rng);
+  t->now[e] = derl_env_reset (t->envs[e], t->train_split, task, &rng, error);
+  if (!t->now[e])
+    return FALSE;
   if (t->reward)
     _derl_reward_begin (t->reward, e);
   t->ep_return[e] = 0;
   t->ep_length[e] = 0;
+  return TRUE;
 }
 
 static gboolean
@@ -223,7 +242,9 @@ collect_segments (Trainer *t, GError **error)
           guint row = row0 + e;
           if (!check_step (t, b->actions[row], t->ep_length[e], error))
             return FALSE;
-          const DerlEnvStep *s = derl_env_step (t->envs[e], b->actions[row]);
+          const DerlEnvStep *s = derl_env_step (t->envs[e], b->actions[row], error);
+          if (!s)
+            return FALSE;
           double reward = t->reward ? _derl_reward_step (t->reward, e, s) : s->reward;
           b->rewards[row] = (float) reward;
           b->terminated[row] = s->terminated;
@@ -240,7 +261,8 @@ collect_segments (Trainer *t, GError **error)
                   t->final_rows[n_final++] = row;
                 }
               episode_done (t, t->ep_return[e], s->success);
-              segment_reset (t, e);
+              if (!segment_reset (t, e, error))
+                return FALSE;
             }
           else
             t->now[e] = s;
@@ -283,7 +305,9 @@ collect_groups (Trainer *t, guint *n_rows, guint32 *n_episodes, GError **error)
        * start state; each has its own action stream. */
       derl_rng_init (&rng, t->seed, DERL_RNG_STREAM_RESET, t->updates, g, 1);
       guint64 task = derl_rng_next_u64 (&rng);
-      t->now[i] = derl_env_reset (t->envs[i], t->train_split, task, &rng);
+      t->now[i] = derl_env_reset (t->envs[i], t->train_split, task, &rng, error);
+      if (!t->now[i])
+        return FALSE;
       if (t->reward)
         _derl_reward_begin (t->reward, i);
       derl_rng_init (&t->action_rng[i], t->seed, DERL_RNG_STREAM_ACTION, t->updates, i, 1);
@@ -320,7 +344,9 @@ collect_groups (Trainer *t, guint *n_rows, guint32 *n_episodes, GError **error)
             b->logp[row] = logp[j];
             b->values[row] = b->values[scratch + j];
             j++;
-            const DerlEnvStep *s = derl_env_step (t->envs[i], b->actions[row]);
+            const DerlEnvStep *s = derl_env_step (t->envs[i], b->actions[row], error);
+            if (!s)
+              return FALSE;
             double reward = t->reward ? _derl_reward_step (t->reward, i, s) : s->reward;
             b->rewards[row] = (float) reward;
             b->terminated[row] = s->terminated;
@@ -454,7 +480,8 @@ trainer_init (Trainer *t, const DerlExperiment *experiment, const DerlTrainOptio
     for (guint i = 0; i < t->n_envs; i++)
       {
         derl_rng_init (&t->action_rng[i], t->seed, DERL_RNG_STREAM_ACTION, i, 0, 0);
-        segment_reset (t, i);
+        if (!segment_reset (t, i, error))
+          return FALSE;
       }
   return TRUE;
 }
@@ -492,10 +519,10 @@ eval_event (const Trainer *t, const DerlEvalResult *r)
   json_object_set_string_member (o, "event", "eval");
   json_object_set_int_member (o, "step", (gint64) t->steps);
   json_object_set_int_member (o, "episodes", r->n_episodes);
-  json_object_set_double_member (o, "mean_return", r->mean_return);
-  json_object_set_double_member (o, "std_return", r->std_return);
-  json_object_set_double_member (o, "mean_length", r->mean_length);
-  json_object_set_double_member (o, "success_rate", r->success_rate);
+  derl_metrics_set_double (o, "mean_return", r->mean_return);
+  derl_metrics_set_double (o, "std_return", r->std_return);
+  derl_metrics_set_double (o, "mean_length", r->mean_length);
+  derl_metrics_set_double (o, "success_rate", r->success_rate);
   return o;
 }
 
@@ -611,9 +638,21 @@ _derl_train (const DerlExperiment *experiment, const DerlTrainOptions *options, 
 
       derl_rng_init (&rng, t.seed, DERL_RNG_STREAM_UPDATE, t.updates, 0, 0);
       DerlUpdateContext context = { progress_frac, &rng, { NULL } };
-      if (!t.opt->update (t.opt_state, t.policy, &batch, &context, &stats, error))
-        goto out;
       t.updates++;
+      GError *update_error = NULL;
+      if (!t.opt->update (t.opt_state, t.policy, &batch, &context, &stats, &update_error)
+          || !check_diverged (&stats, &update_error))
+        {
+          if (g_error_matches (update_error, DERL_RUN_ERROR, DERL_RUN_ERROR_DIVERGED))
+            {
+              char *message = update_error->message;
+              update_error->message = g_strdup_printf ("train: update %" G_GUINT64_FORMAT ": %s; no checkpoint written",
+                                                       (guint64) t.updates, message);
+              g_free (message);
+            }
+          g_propagate_error (error, update_error);
+          goto out;
+        }
 
       double seconds = (g_get_monotonic_time () - start) / 1e6;
       if (metrics)
@@ -625,20 +664,17 @@ _derl_train (const DerlExperiment *experiment, const DerlTrainOptions *options, 
           json_object_set_int_member (o, "episodes", (gint64) t.episodes);
           if (t.update_episodes)
             {
-              json_object_set_double_member (o, "mean_return", t.update_return_sum / t.update_episodes);
-              json_object_set_double_member (o, "success_rate", t.update_success / t.update_episodes);
+              derl_metrics_set_double (o, "mean_return", t.update_return_sum / t.update_episodes);
+              derl_metrics_set_double (o, "success_rate", t.update_success / t.update_episodes);
             }
-          json_object_set_double_member (o, "mean_return_20", mean_recent (&t));
+          derl_metrics_set_double (o, "mean_return_20", mean_recent (&t));
           if (t.reward)
             _derl_reward_stats (t.reward, o);
           /* JSON has no NaN or infinity: such a statistic is logged as null. */
           for (guint i = 0; i < stats.n; i++)
-            if (isfinite (stats.values[i]))
-              json_object_set_double_member (o, stats.names[i], stats.values[i]);
-            else
-              json_object_set_null_member (o, stats.names[i]);
-          json_object_set_double_member (o, "wall_seconds", seconds);
-          json_object_set_double_member (o, "steps_per_second", seconds > 0 ? t.steps / seconds : 0);
+            derl_metrics_set_double (o, stats.names[i], stats.values[i]);
+          derl_metrics_set_double (o, "wall_seconds", seconds);
+          derl_metrics_set_double (o, "steps_per_second", seconds > 0 ? t.steps / seconds : 0);
           if (!derl_metrics_write (metrics, o, error))
             goto out;
         }
@@ -719,7 +755,9 @@ derl_policy_evaluate_greedy (DerlPolicy *policy, const DerlFeature *env_feature,
         {
           DerlRng rng;
           derl_rng_init (&rng, seed, DERL_RNG_STREAM_EPISODE, 0, 0, wave + i);
-          now[i] = derl_env_reset (envs->pdata[i], split, wave + i, &rng);
+          now[i] = derl_env_reset (envs->pdata[i], split, wave + i, &rng, error);
+          if (!now[i])
+            return FALSE;
           ret[i] = 0;
           length[i] = 0;
         }
@@ -742,14 +780,16 @@ derl_policy_evaluate_greedy (DerlPolicy *policy, const DerlFeature *env_feature,
               guint i = which[j];
               if (actions[j] == DERL_NO_ACTION || length[i] >= spec->max_steps)
                 {
-                  g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
+                  g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_ENV_CONTRACT,
                                actions[j] == DERL_NO_ACTION ? "env '%s': no admissible action after %u steps of an episode"
                                                             : "env '%s': an episode did not end within max_steps (%u)",
                                derl_feature_get_name (env_feature),
                                actions[j] == DERL_NO_ACTION ? length[i] : spec->max_steps);
                   return FALSE;
                 }
-              const DerlEnvStep *s = derl_env_step (envs->pdata[i], actions[j]);
+              const DerlEnvStep *s = derl_env_step (envs->pdata[i], actions[j], error);
+              if (!s)
+                return FALSE;
               ret[i] += s->reward;
               length[i]++;
               if (s->terminated || s->truncated)

@@ -93,7 +93,7 @@ reset_episode (DerlEnv *env, guint64 seed, guint64 episode)
   DerlRng rng;
 
   derl_rng_init (&rng, seed, DERL_RNG_STREAM_EPISODE, 0, 0, episode);
-  return derl_env_reset (env, 0, 0, &rng);
+  return derl_env_reset (env, 0, 0, &rng, NULL);
 }
 
 /* Golden files */
@@ -183,15 +183,15 @@ replay_golden (const char *name, gboolean (*same) (double, double))
   DerlRng rng;
 
   derl_rng_init (&rng, 1, DERL_RNG_STREAM_EPISODE, 0, 0, 0);
-  derl_env_reset (env, 0, 0, &rng);
+  derl_env_reset (env, 0, 0, &rng, NULL);
   for (guint i = 0; i < rows->len; i++)
     {
       const GoldenRow *row = &g_array_index (rows, GoldenRow, i);
       const DerlEnvStep *step;
       double got[4];
 
-      ck_assert (derl_env_set_state (env, row->state) != NULL);
-      step = derl_env_step (env, row->action);
+      ck_assert (derl_env_set_state (env, row->state, NULL) != NULL);
+      step = derl_env_step (env, row->action, NULL);
       ck_assert (derl_env_get_state (env, got));
       for (guint k = 0; k < 4; k++)
         ck_assert_msg (same (got[k], row->next[k]), "%s row %u: %s = %.17g, Gymnasium %.17g", name,
@@ -231,10 +231,10 @@ START_TEST (test_truncation)
   for (guint episode = 0; episode < 2; episode++)
     {
       reset_episode (env, 7, episode);
-      derl_env_set_state (env, zero_state);
+      derl_env_set_state (env, zero_state, NULL);
       for (guint t = 1; t <= 10; t++)
         {
-          const DerlEnvStep *step = derl_env_step (env, t % 2);
+          const DerlEnvStep *step = derl_env_step (env, t % 2, NULL);
 
           ck_assert_msg (!step->terminated, "terminated at step %u", t);
           ck_assert_msg (!step->truncated == (t < 10), "truncated = %d at step %u", step->truncated, t);
@@ -253,10 +253,10 @@ run_until_terminated (DerlEnv *env, guint limit)
   guint t = 0;
 
   reset_episode (env, 7, 0);
-  derl_env_set_state (env, zero_state);
+  derl_env_set_state (env, zero_state, NULL);
   do
     {
-      step = derl_env_step (env, 1);
+      step = derl_env_step (env, 1, NULL);
       t++;
       ck_assert (step->reward == 1.0);
       ck_assert_uint_le (t, limit);
@@ -342,7 +342,7 @@ START_TEST (test_reset)
 
   /* an episode in between changes nothing */
   for (guint t = 0; t < 5; t++)
-    derl_env_step (env, t % 2);
+    derl_env_step (env, t % 2, NULL);
   step = reset_episode (env, 42, 3);
   memcpy (again, step->obs, sizeof again);
   ck_assert (memcmp (first, again, sizeof first) == 0);
@@ -356,7 +356,7 @@ START_TEST (test_reset)
 
   /* the split and task index do not matter: one task */
   derl_rng_init (&rng, 42, DERL_RNG_STREAM_EPISODE, 0, 0, 3);
-  step = derl_env_reset (env, 2, 12345, &rng);
+  step = derl_env_reset (env, 2, 12345, &rng, NULL);
   ck_assert (memcmp (first, step->obs, sizeof first) == 0);
 }
 END_TEST
@@ -368,13 +368,13 @@ START_TEST (test_reset_restarts_count)
   set_max_steps ("10");
   env = make_env ();
   reset_episode (env, 1, 0);
-  derl_env_set_state (env, zero_state);
+  derl_env_set_state (env, zero_state, NULL);
   for (guint t = 0; t < 6; t++)
-    derl_env_step (env, t % 2);
+    derl_env_step (env, t % 2, NULL);
   reset_episode (env, 1, 1);
-  derl_env_set_state (env, zero_state);
+  derl_env_set_state (env, zero_state, NULL);
   for (guint t = 1; t <= 10; t++)
-    ck_assert_uint_eq (derl_env_step (env, t % 2)->truncated, t == 10);
+    ck_assert_uint_eq (derl_env_step (env, t % 2, NULL)->truncated, t == 10);
 }
 END_TEST
 
@@ -386,7 +386,7 @@ START_TEST (test_set_state)
   double got[4];
 
   reset_episode (env, 5, 0);
-  step = derl_env_set_state (env, values);
+  step = derl_env_set_state (env, values, NULL);
   ck_assert (step != NULL);
   ck_assert (derl_env_get_state (env, got));
   ck_assert (memcmp (values, got, sizeof got) == 0);
@@ -432,8 +432,8 @@ START_TEST (test_signals)
 
   /* the values follow the state after the step */
   reset_episode (env, 9, 0);
-  derl_env_set_state (env, values);
-  step = derl_env_step (env, 0);
+  derl_env_set_state (env, values, NULL);
+  step = derl_env_step (env, 0, NULL);
   ck_assert (derl_env_get_state (env, state));
   ck_assert (step->signals[0] == 1.0 - fabs (state[2]) / THETA_THRESHOLD);
   ck_assert (step->signals[1] == 1.0 - fabs (state[0]) / 2.4);
@@ -443,7 +443,7 @@ START_TEST (test_signals)
   reset_episode (env, 9, 1);
   do
     {
-      step = derl_env_step (env, t++ % 3 == 0);
+      step = derl_env_step (env, t++ % 3 == 0, NULL);
       for (guint k = 0; k < 2; k++)
         ck_assert_msg (step->signals[k] >= 0.0 && step->signals[k] <= 1.0, "signal %u = %g", k,
                        step->signals[k]);

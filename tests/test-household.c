@@ -109,7 +109,7 @@ reset_task (DerlEnv *env, guint split, guint64 index)
   DerlRng rng;
 
   derl_rng_init (&rng, 1000 + calls++, DERL_RNG_STREAM_EPISODE, 0, 0, index);
-  return derl_env_reset (env, split, index, &rng);
+  return derl_env_reset (env, split, index, &rng, NULL);
 }
 
 static const float *
@@ -236,7 +236,7 @@ run_planner (DerlEnv *env, guint split, guint64 index, guint *task_type)
       for (guint j = 0; j < MAX_OBJ; j++)
         if (s->action_mask[A_TAKE + j])
           CHECK (!(row (s, A_TAKE + j)[CF_OBJ_GOAL] != 0 && row (s, A_TAKE + j)[CF_OBJ_FINAL] != 0));
-      s = derl_env_step (env, plan (s));
+      s = derl_env_step (env, plan (s), NULL);
       CHECK (s != NULL);
       if (s->terminated)
         {
@@ -381,7 +381,7 @@ START_TEST (test_masks_random_policy)
         check_step_buffers (s);
         while (!s->terminated && !s->truncated)
           {
-            s = derl_env_step (env, random_action (s, &x));
+            s = derl_env_step (env, random_action (s, &x), NULL);
             check_step_buffers (s);
           }
         successes += s->success;
@@ -404,7 +404,7 @@ check_goto_only (DerlEnv *env, guint max_steps)
         for (guint t = 1; t <= max_steps; t++)
           {
             guint a = s->action_mask[A_GOTO] ? A_GOTO : A_GOTO + 1;
-            s = derl_env_step (env, a);
+            s = derl_env_step (env, a, NULL);
             CHECK (!s->terminated && !s->success);
             CHECK_MSG (s->truncated == (t == max_steps), "truncated = %d at step %u of %u", s->truncated,
                            t, max_steps);
@@ -443,7 +443,7 @@ record_episode (DerlEnv *env, guint split, guint64 index, guint32 seed, GByteArr
       g_byte_array_append (bytes, (const guint8 *) s->signals, sizeof (double) * 3);
       if (s->terminated || s->truncated)
         break;
-      s = derl_env_step (env, random_action (s, &x));
+      s = derl_env_step (env, random_action (s, &x), NULL);
     }
 }
 
@@ -492,10 +492,10 @@ START_TEST (test_state_roundtrip)
       const DerlEnvStep *s = reset_task (env, (guint) (i % N_SPLITS), i);
       double state[STATE], back[STATE];
       for (guint t = 0; t < 10 && !s->terminated && !s->truncated; t++)
-        s = derl_env_step (env, random_action (s, &x));
+        s = derl_env_step (env, random_action (s, &x), NULL);
       CHECK (derl_env_get_state (env, state));
       reset_task (copy, 0, 0);
-      const DerlEnvStep *c = derl_env_set_state (copy, state);
+      const DerlEnvStep *c = derl_env_set_state (copy, state, NULL);
       CHECK (c != NULL);
       CHECK (derl_env_get_state (copy, back));
       CHECK (memcmp (state, back, sizeof state) == 0);
@@ -687,7 +687,7 @@ START_TEST (test_signals)
           /* a few detours that must not count as progress */
           if (!examined && s->action_mask[A_EXAMINE])
             {
-              s = derl_env_step (env, A_EXAMINE);
+              s = derl_env_step (env, A_EXAMINE, NULL);
               t++;
               CHECK (s->signals[SIG_PROGRESS] == 0 && s->signals[SIG_EXPLORE] == 0
                          && s->signals[SIG_VALID] == 0);
@@ -696,18 +696,18 @@ START_TEST (test_signals)
             }
           if (!closed_reopened && s->action_mask[A_CLOSE] && !s->action_mask[A_PUT])
             {
-              s = derl_env_step (env, A_CLOSE);
+              s = derl_env_step (env, A_CLOSE, NULL);
               CHECK (s->signals[SIG_VALID] == 1 && s->signals[SIG_PROGRESS] == 0
                          && s->signals[SIG_EXPLORE] == 0);
               CHECK (s->action_mask[A_OPEN]);
-              s = derl_env_step (env, A_OPEN);
+              s = derl_env_step (env, A_OPEN, NULL);
               CHECK (s->signals[SIG_VALID] == 1 && s->signals[SIG_PROGRESS] == 0);
               t += 2;
               closed_reopened = TRUE;
               continue;
             }
 
-          s = derl_env_step (env, a);
+          s = derl_env_step (env, a, NULL);
           t++;
           if (s->truncated)
             break;
@@ -731,10 +731,10 @@ START_TEST (test_signals)
           if (first_take && !repeated && !s->terminated)
             {
               guint j = a - A_TAKE;
-              s = derl_env_step (env, A_PUT);
+              s = derl_env_step (env, A_PUT, NULL);
               CHECK (s->signals[SIG_VALID] == 1 && s->signals[SIG_PROGRESS] == 0);
               CHECK (s->action_mask[A_TAKE + j]);
-              s = derl_env_step (env, A_TAKE + j);
+              s = derl_env_step (env, A_TAKE + j, NULL);
               CHECK (s->signals[SIG_VALID] == 1 && s->signals[SIG_PROGRESS] == 0);
               t += 2;
               repeated = TRUE;
@@ -745,7 +745,7 @@ START_TEST (test_signals)
             {
               CHECK (s->action_mask[a]);
               CHECK (row (s, a)[CF_ACHIEVES] == 0);
-              s = derl_env_step (env, a);
+              s = derl_env_step (env, a, NULL);
               CHECK (s->signals[SIG_VALID] == 0 && s->signals[SIG_PROGRESS] == 0
                          && s->signals[SIG_EXPLORE] == 0);
               t++;
@@ -848,9 +848,9 @@ START_TEST (test_ablations)
           if (r->terminated || r->truncated)
             break;
           guint a = plan (r);
-          r = derl_env_step (rel, a);
-          o = derl_env_step (onehot, a);
-          n = derl_env_step (nomem, a);
+          r = derl_env_step (rel, a, NULL);
+          o = derl_env_step (onehot, a, NULL);
+          n = derl_env_step (nomem, a, NULL);
           CHECK (r->success == o->success && r->success == n->success);
         }
       CHECK (memory_used);
@@ -875,7 +875,7 @@ START_TEST (test_speed)
           const DerlEnvStep *s = reset_task (env, SPLIT_TRAIN, episodes++);
           while (!s->terminated && !s->truncated)
             {
-              s = derl_env_step (env, random_action (s, &x));
+              s = derl_env_step (env, random_action (s, &x), NULL);
               steps++;
             }
         }

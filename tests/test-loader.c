@@ -63,9 +63,11 @@ START_TEST (test_each_broken_plugin_has_its_error)
   ck_assert_str_eq (derl_plugin_get_version (good), "0.0.1");
   ck_assert (derl_plugin_is_available (plugin_named (r, "cartpole.so")));
 
-  /* Exactly the good plugins' features are listed: nothing from a plugin
-   * whose init failed after registering. */
-  ck_assert_uint_eq (derl_registry_get_n_features (r), 3);
+  /* Exactly the good plugins' features are listed (cpu, fixture-env,
+   * cartpole and the faulty env of the contract tests): nothing from a
+   * plugin whose init failed after registering. */
+  ck_assert_uint_eq (derl_registry_get_n_features (r), 4);
+  ck_assert_ptr_nonnull (derl_registry_find (r, DERL_FEATURE_ENV, "faulty"));
   ck_assert_ptr_nonnull (derl_registry_find (r, DERL_FEATURE_BACKEND, "cpu"));
   const DerlFeature *env = derl_registry_find (r, DERL_FEATURE_ENV, "fixture-env");
   ck_assert_ptr_nonnull (env);

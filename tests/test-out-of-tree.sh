@@ -45,6 +45,7 @@ RUN="$DEST$prefix/bin/derl-run"
 "$INSPECT" >"$T/list" 2>&1
 grep -q "hello-chain" "$T/list" && grep -q "cartpole" "$T/list" && ok || { cat "$T/list"; fail "installed listing"; }
 "$INSPECT" hello-chain >"$T/desc" 2>&1 && grep -q "length" "$T/desc" && ok || { cat "$T/desc"; fail "describe hello-chain"; }
+"$INSPECT" --check hello-chain >"$T/check" 2>&1 && ok || { cat "$T/check"; fail "derl-inspect --check hello-chain"; }
 printf '[evaluate]\nepisodes = 20\nsplit = train\n[env]\nname = hello-chain\nlength = 3\n' >"$T/hello.ini"
 if "$RUN" -q -o "$T/run" "$T/hello.ini" 2>"$T/err"; then
   [ "$(grep -c '"event":"episode"' "$T/run/metrics.jsonl")" -eq 20 ] && ok || fail "hello-chain run log"

@@ -50,7 +50,8 @@ bench (const DerlFeature *feature, guint n_envs, double seconds)
   const DerlEnvSpec *spec = derl_env_get_spec (envs[0]);
   derl_rng_init (&rng, 1, DERL_RNG_STREAM_EPISODE, 0, 0, 0);
   for (guint e = 0; e < n_envs; e++)
-    now[e] = derl_env_reset (envs[e], 0, episodes++, &rng);
+    if (!(now[e] = derl_env_reset (envs[e], 0, episodes++, &rng, &error)))
+      goto broken;
   gint64 start = g_get_monotonic_time (), deadline = start + (gint64) (seconds * G_USEC_PER_SEC);
   gint64 t = start;
   while (t < deadline)
@@ -58,8 +59,12 @@ bench (const DerlFeature *feature, guint n_envs, double seconds)
       for (int k = 0; k < 8192; k++)
         for (guint e = 0; e < n_envs; e++)
           {
-            const DerlEnvStep *s = derl_env_step (envs[e], random_admissible (&rng, now[e]->action_mask, spec->n_actions));
-            now[e] = s->terminated || s->truncated ? derl_env_reset (envs[e], 0, episodes++, &rng) : s;
+            const DerlEnvStep *s = derl_env_step (envs[e], random_admissible (&rng, now[e]->action_mask, spec->n_actions),
+                                                  &error);
+            if (s && (s->terminated || s->truncated))
+              s = derl_env_reset (envs[e], 0, episodes++, &rng, &error);
+            if (!(now[e] = s))
+              goto broken;
           }
       steps += (guint64) 8192 * n_envs;
       t = g_get_monotonic_time ();
@@ -67,6 +72,10 @@ bench (const DerlFeature *feature, guint n_envs, double seconds)
   double elapsed = (t - start) / 1e6;
   printf ("%-12s %3u envs %12.0f steps/s  (%" G_GUINT64_FORMAT " steps, %" G_GUINT64_FORMAT " episodes, %.2f s)\n",
           derl_feature_get_name (feature), n_envs, steps / elapsed, steps, episodes - n_envs, elapsed);
+  goto out;
+broken:
+  printf ("%-12s %s\n", derl_feature_get_name (feature), error->message);
+out:
   for (guint e = 0; e < n_envs; e++)
     derl_env_free (envs[e]);
 }

@@ -58,15 +58,26 @@ typedef struct {
  * @action_mask: (out): 1 for each admissible action, else 0; spec.n_actions
  * @candidates: (out): spec.n_actions x spec.candidate_size floats (rows of
  *   masked actions are zero), or NULL when candidate_size is 0
- * @signals: (out): spec.n_signals values for this step (zero after reset)
+ * @signals: (out): spec.n_signals values for this step
  * @reward: (out): the env's own reward for this step
  * @terminated: (out): the episode ended in a terminal state
  * @truncated: (out): the episode hit max_steps without terminating
  * @success: (out): the task was accomplished (meaningful at episode end)
  *
  * Caller-owned buffers that reset() and step() write into.  The core
- * allocates them once per env instance (derl_env_step_init()); envs never
+ * allocates them once per env instance (derl_env_new()); envs never
  * allocate per step.
+ *
+ * The step contract.  Before every reset(), step() and set_state() the
+ * core sets @reward, @terminated, @truncated, @success and every signal to
+ * zero, so an env writes a signal (or a flag, or a reward) only when its
+ * event happens.  It must write @obs, @action_mask and @candidates every
+ * time: the core does not clear them.  After each call the core checks every
+ * output: @obs, every row of @candidates (masked ones too), @signals and
+ * @reward finite, each mask byte exactly 0 or 1, and at least one admissible
+ * action unless @terminated or @truncated.  A violation fails the call with
+ * %DERL_RUN_ERROR_ENV_CONTRACT naming the env, the field and its index, the
+ * split, the task and the step.
  */
 typedef struct {
   float *obs;
@@ -87,12 +98,11 @@ typedef struct {
  * @destroy: frees an instance
  * @reset: starts task @task_index of split @split (an index into
  *   spec.splits); @rng is the episode's own stream, for envs whose start
- *   state is random; writes the first observation and mask into @out and
- *   clears its flags and signals
+ *   state is random; writes the first observation, mask and candidates
+ *   into @out (reward, flags and signals arrive zeroed)
  * @step: applies @action (admissible by the last mask) and writes the
- *   result into @out: every field (observation, mask, candidates, signals,
- *   reward and the three flags), since the core does not clear them between
- *   steps
+ *   observation, mask and candidates into @out, and the reward, flags and
+ *   signals whose events happen (they arrive zeroed: see #DerlEnvStep)
  * @get_state: (nullable): copies the physical state (spec.state_size
  *   doubles) into @values, for replay tests and debugging
  * @set_state: (nullable): sets the physical state from @values and
@@ -160,16 +170,21 @@ int derl_env_find_split (const DerlEnv *env, const char *name);
  * derl_env_reset:
  * Starts task @task_index (taken modulo the split's size) of split @split
  * with the episode stream @rng.  Returns the step buffers holding the first
- * observation; they stay valid until the env is freed.
+ * observation; they stay valid until the env is freed.  Returns NULL with
+ * %DERL_RUN_ERROR_ENV_CONTRACT when an output breaks the step contract
+ * (see #DerlEnvStep).
  */
-const DerlEnvStep *derl_env_reset (DerlEnv *env, guint split, guint64 task_index, DerlRng *rng);
+const DerlEnvStep *derl_env_reset (DerlEnv *env, guint split, guint64 task_index, DerlRng *rng,
+                                   GError **error);
 
 /**
  * derl_env_step:
  * Applies @action, which must be admissible under the last mask, and
- * returns the step buffers holding the result.
+ * returns the step buffers holding the result, or NULL with
+ * %DERL_RUN_ERROR_ENV_CONTRACT when an output breaks the step contract.
+ * Steps are counted from the last reset for the error messages.
  */
-const DerlEnvStep *derl_env_step (DerlEnv *env, guint action);
+const DerlEnvStep *derl_env_step (DerlEnv *env, guint action, GError **error);
 
 /**
  * derl_env_get_state:
@@ -181,8 +196,10 @@ gboolean derl_env_get_state (DerlEnv *env, double *values);
 /**
  * derl_env_set_state:
  * Sets the physical state and returns the step buffers with the matching
- * observation, or NULL when the env does not support it.
+ * observation.  Returns NULL with %DERL_RUN_ERROR_FAILED when the env does
+ * not support it, or with %DERL_RUN_ERROR_ENV_CONTRACT when an output breaks
+ * the step contract.
  */
-const DerlEnvStep *derl_env_set_state (DerlEnv *env, const double *values);
+const DerlEnvStep *derl_env_set_state (DerlEnv *env, const double *values, GError **error);
 
 G_END_DECLS

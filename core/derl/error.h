@@ -43,6 +43,9 @@ typedef enum {
 /**
  * DERL_RUN_ERROR:
  * Run-time failures: the run directory cannot be written, a plugin failed.
+ * %DERL_RUN_ERROR_ENV_CONTRACT is bad input found at run time (the env
+ * plugin is at fault; derl-run exits with status 2); %DERL_RUN_ERROR_DIVERGED
+ * is a training whose loss or gradient stopped being finite (status 1).
  */
 #define DERL_RUN_ERROR (derl_run_error_quark ())
 GQuark derl_run_error_quark (void);
@@ -52,6 +55,8 @@ typedef enum {
   DERL_RUN_ERROR_EXISTS,   /* the output directory already holds a run */
   DERL_RUN_ERROR_FAILED,
   DERL_RUN_ERROR_CANCELLED, /* stopped on request (SIGINT, say) */
+  DERL_RUN_ERROR_ENV_CONTRACT, /* an env broke the step contract (env.h), or ran past max_steps */
+  DERL_RUN_ERROR_DIVERGED,  /* a training's loss or gradient norm is not finite */
 } DerlRunError;
 
 G_END_DECLS

@@ -59,7 +59,8 @@ typedef void (*DerlProgressFunc) (guint done, guint total, gpointer user_data);
  * Episode e resets task e of the split and draws from the stream
  * (seed, DERL_RNG_STREAM_EPISODE, 0, 0, e),
  * so the numbers are a function of the experiment alone.  Returns FALSE with
- * an error when the env cannot be created or the log cannot be written.
+ * an error when the env cannot be created, breaks the step contract
+ * (%DERL_RUN_ERROR_ENV_CONTRACT) or the log cannot be written.
  */
 gboolean derl_evaluate_run (const DerlExperiment *experiment, const DerlPolicy *policy, guint n_threads,
                             DerlMetrics *metrics,

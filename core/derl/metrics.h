@@ -38,6 +38,27 @@ DerlMetrics *derl_metrics_open_append (const char *path, GError **error);
 gboolean derl_metrics_write (DerlMetrics *metrics, JsonObject *object, GError **error);
 
 /**
+ * derl_metrics_set_double:
+ * Sets member @name of @object to @value, or to null when @value is NaN or
+ * infinite: JSON has no such numbers, and every double derl writes into a
+ * JSON file (metrics.jsonl, summary.json, formulas.jsonl, state.json,
+ * derl-inspect --json) goes through this.
+ */
+void derl_metrics_set_double (JsonObject *object, const char *name, double value);
+
+/**
+ * derl_json_builder_add_double:
+ * As derl_metrics_set_double(), for a value added to a #JsonBuilder.
+ */
+void derl_json_builder_add_double (JsonBuilder *builder, double value);
+
+/**
+ * derl_json_array_add_double:
+ * As derl_metrics_set_double(), for an element appended to a #JsonArray.
+ */
+void derl_json_array_add_double (JsonArray *array, double value);
+
+/**
  * derl_metrics_flush:
  * Writes every buffered line now.  Returns FALSE with a %DERL_RUN_ERROR_IO
  * error when they cannot be written (they stay buffered).

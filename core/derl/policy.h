@@ -209,7 +209,9 @@ double derl_policy_grad_norm (DerlPolicy *policy);
  *   clip_grad_norm_: scale by max / (norm + 1e-6) when larger); <= 0: no clipping
  *
  * One Adam step (betas 0.9, 0.999, eps 1e-5) from the gradients.  Returns
- * the gradient norm before clipping.
+ * the gradient norm before clipping.  When that norm is not finite (NaN or
+ * infinity) nothing is changed and the norm is returned: the caller reports
+ * the divergence.
  */
 double derl_policy_step (DerlPolicy *policy, double lr, double max_grad_norm);
 

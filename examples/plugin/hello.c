@@ -137,21 +137,20 @@ hello_chain_reset (gpointer state, guint split, guint64 task_index, DerlRng *rng
   self->position = 0;
   self->steps = 0;
 
+  /* The core has zeroed the reward, the flags and the signals. */
   hello_chain_write_obs (self, out);
-  out->signals[HELLO_SIGNAL_PROGRESS] = 0.0;
-  out->reward = 0.0;
-  out->terminated = FALSE;
-  out->truncated = FALSE;
-  out->success = FALSE;
 }
 
 /* Step */
 
 /* step: apply @action (admissible under the last mask: the core checks)
- * and write the result into the caller's buffers in @out.  It allocates
- * nothing: step runs millions of times per second.  The env itself must
- * end every episode within spec->max_steps steps, by terminating or by
- * truncating. */
+ * and write the result into the caller's buffers in @out.  The step
+ * contract: the observation, mask and candidates every time; the reward,
+ * the flags and the signals only when their event happens, for the core
+ * zeroes them before every reset and step (and checks every output
+ * afterwards: finite numbers, mask bytes 0 or 1).  It allocates nothing:
+ * step runs millions of times per second.  The env itself must end every
+ * episode within spec->max_steps steps, by terminating or by truncating. */
 static void
 hello_chain_step (gpointer state, guint action, DerlEnvStep *out)
 {
@@ -164,11 +163,16 @@ hello_chain_step (gpointer state, guint action, DerlEnvStep *out)
     self->position--;
   self->steps++;
 
-  out->terminated = self->position == self->length - 1;
-  out->truncated = !out->terminated && self->steps >= self->max_steps;
-  out->success = out->terminated;
-  out->reward = out->terminated ? 1.0 : 0.0;
-  out->signals[HELLO_SIGNAL_PROGRESS] = self->position > before ? 1.0 : 0.0;
+  if (self->position == self->length - 1)
+    {
+      out->terminated = TRUE;
+      out->success = TRUE;
+      out->reward = 1.0;
+    }
+  else if (self->steps >= self->max_steps)
+    out->truncated = TRUE;
+  if (self->position > before)
+    out->signals[HELLO_SIGNAL_PROGRESS] = 1.0;
   hello_chain_write_obs (self, out);
 }
 

@@ -238,8 +238,8 @@ grpo_update (gpointer state, DerlPolicy *policy, const DerlBatch *b, const DerlU
           grpo_loss (g, b, rows, M, g->newlogp, g->reflogp, g->entropy, g->dlogp, g->dentropy, &loss);
           if (!isfinite (loss.total))
             {
-              g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
-                           "grpo: the loss is not finite (surrogate %g, KL %g)", loss.surrogate, loss.kl);
+              g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_DIVERGED,
+                           "grpo: the loss is not finite (diverged; surrogate %g, KL %g)", loss.surrogate, loss.kl);
               return FALSE;
             }
           derl_policy_zero_grad (policy);

@@ -289,8 +289,8 @@ ppo_update (gpointer state, DerlPolicy *policy, const DerlBatch *b, const DerlUp
                     p->dvalue, &loss);
           if (!isfinite (loss.total))
             {
-              g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
-                           "ppo: the loss is not finite (policy loss %g, value loss %g)", loss.policy, loss.value);
+              g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_DIVERGED,
+                           "ppo: the loss is not finite (diverged; policy loss %g, value loss %g)", loss.policy, loss.value);
               return FALSE;
             }
           derl_policy_zero_grad (policy);
