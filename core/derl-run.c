@@ -36,9 +36,11 @@ parse_options (Options *o, int *argc, char ***argv, GError **error)
       "Run directory to create (default: runs/NAME-N, the first free N)", "DIR" },
     { "resume", 0, 0, G_OPTION_ARG_FILENAME, &o->resume,
       "Continue the interrupted derl, derl-pop, random or fixed run in DIR (no EXPERIMENT.ini)", "DIR" },
-    { "seed", 's', 0, G_OPTION_ARG_STRING, &o->seed, "Same as --set experiment.seed=N", "N" },
-    { "threads", 'j', 0, G_OPTION_ARG_STRING, &o->threads, "Same as --set experiment.threads=N", "N" },
-    { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->sets,
+    /* FILENAME: the text as given, no conversion; the experiment loader
+     * checks it and names the override when it is not UTF-8. */
+    { "seed", 's', 0, G_OPTION_ARG_FILENAME, &o->seed, "Same as --set experiment.seed=N", "N" },
+    { "threads", 'j', 0, G_OPTION_ARG_FILENAME, &o->threads, "Same as --set experiment.threads=N", "N" },
+    { "set", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->sets,
       "Override a key of the experiment (repeatable)", "GROUP.KEY=VALUE" },
     { "plugin-path", 0, 0, G_OPTION_ARG_STRING, &o->plugin_path,
       "Search these directories for plugins first (':'-separated)", "DIRS" },
@@ -368,27 +370,14 @@ load_policy (const DerlExperiment *e, DerlBackend *backend, const char *path, GE
 }
 
 static int
-run_evaluate (const Options *o, const DerlExperiment *experiment, DerlMetrics *metrics, const char *dir,
-              const char *summary_path)
+run_evaluate (const Options *o, const DerlExperiment *experiment, DerlPolicy *policy, DerlMetrics *metrics,
+              const char *dir, const char *summary_path)
 {
   const DerlParams *ev = derl_experiment_get_params (experiment, "evaluate");
   const char *policy_path = derl_params_get_string (ev, "policy");
-  g_autoptr (DerlBackend) backend = NULL;
-  g_autoptr (DerlPolicy) policy = NULL;
   g_autoptr (GError) error = NULL;
   DerlEvaluateSummary summary;
 
-  if (*policy_path)
-    {
-      backend = derl_backend_new (derl_experiment_get_feature (experiment, DERL_FEATURE_BACKEND),
-                                  derl_experiment_get_params (experiment, "backend"), &error);
-      if (!backend || !(policy = load_policy (experiment, backend, policy_path, &error)))
-        {
-          fprintf (stderr, "derl-run: %s\n", error->message);
-          derl_metrics_close (metrics, NULL);
-          return EXIT_BAD_INPUT;
-        }
-    }
   guint threads = derl_experiment_get_threads (experiment);
   gboolean show_progress = !o->quiet && isatty (STDERR_FILENO);
   gint64 start = g_get_monotonic_time ();
@@ -570,7 +559,11 @@ run_bilevel (const Options *o, const DerlExperiment *experiment, const char *dir
       if (g_error_matches (error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED))
         fprintf (stderr, "derl-run: continue with: derl-run --resume %s\n", dir);
       derl_bilevel_summary_clear (&summary);
-      return g_error_matches (error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED) ? 130 : EXIT_RUNTIME;
+      if (g_error_matches (error, DERL_RUN_ERROR, DERL_RUN_ERROR_CANCELLED))
+        return 130;
+      /* a damaged run directory, a bad checkpoint or cold-start file: bad input */
+      return g_error_matches (error, DERL_RUN_ERROR, DERL_RUN_ERROR_BAD_FILE) || error->domain == DERL_EXPERIMENT_ERROR
+               ? EXIT_BAD_INPUT : EXIT_RUNTIME;
     }
   if (!o->quiet)
     {
@@ -609,6 +602,8 @@ run (const Options *o, const char *path)
   g_autofree char *resolved_path = NULL;
   g_autofree char *metrics_path = NULL;
   g_autofree char *summary_path = NULL;
+  g_autoptr (DerlBackend) backend = NULL;
+  g_autoptr (DerlPolicy) policy = NULL;
   DerlMetrics *metrics;
 
   if (!derl_backend_cpu_check_env (&error))
@@ -636,13 +631,27 @@ run (const Options *o, const char *path)
     }
   if (derl_experiment_get_backend_note (experiment) && !o->validate && !o->quiet)
     printf ("backend auto: %s\n", derl_experiment_get_backend_note (experiment));
+  /* Everything the experiment names is checked before a run directory
+   * is made: the experiment's own files by derl_experiment_load(), the
+   * policy to evaluate here. */
+  const char *mode = derl_params_get_string (derl_experiment_get_params (experiment, "experiment"), "mode");
+  const char *policy_path = derl_params_get_string (derl_experiment_get_params (experiment, "evaluate"), "policy");
+  if (strcmp (mode, "evaluate") == 0 && *policy_path)
+    {
+      backend = derl_backend_new (derl_experiment_get_feature (experiment, DERL_FEATURE_BACKEND),
+                                  derl_experiment_get_params (experiment, "backend"), &error);
+      if (!backend || !(policy = load_policy (experiment, backend, policy_path, &error)))
+        {
+          fprintf (stderr, "derl-run: %s\n", error->message);
+          return EXIT_BAD_INPUT;
+        }
+    }
   if (o->validate)
     {
       fputs (resolved, stdout);
       return EXIT_OK;
     }
 
-  const char *mode = derl_params_get_string (derl_experiment_get_params (experiment, "experiment"), "mode");
   gboolean bilevel = strcmp (mode, "evaluate") != 0 && strcmp (mode, "train") != 0;
   if (o->resume)
     {
@@ -651,6 +660,15 @@ run (const Options *o, const char *path)
           fprintf (stderr, "derl-run: --resume %s: a %s run cannot be resumed (only derl, derl-pop, random "
                    "and fixed runs)\n", o->resume, mode);
           return EXIT_BAD_INPUT;
+        }
+      g_autofree char *done = g_build_filename (o->resume, "summary.json", NULL);
+      if (g_file_test (done, G_FILE_TEST_EXISTS))
+        {
+          /* derl-run writes summary.json last: the run is complete. */
+          if (!o->quiet)
+            printf ("%s: the run is complete (nothing to resume); its results are in %s%cresults.md and %s\n",
+                    o->resume, o->resume, G_DIR_SEPARATOR, done);
+          return EXIT_OK;
         }
       return run_bilevel (o, experiment, o->resume, TRUE);
     }
@@ -681,7 +699,7 @@ run (const Options *o, const char *path)
     }
   if (strcmp (derl_params_get_string (derl_experiment_get_params (experiment, "experiment"), "mode"), "train") == 0)
     return run_train (o, experiment, metrics, dir, summary_path);
-  return run_evaluate (o, experiment, metrics, dir, summary_path);
+  return run_evaluate (o, experiment, policy, metrics, dir, summary_path);
 }
 
 int
@@ -717,6 +735,12 @@ main (int argc, char **argv)
           return EXIT_BAD_INPUT;
         }
       g_autofree char *resolved = g_build_filename (o.resume, "experiment.ini", NULL);
+      if (!g_file_test (o.resume, G_FILE_TEST_IS_DIR))
+        {
+          fprintf (stderr, "derl-run: --resume %s: not a run directory\n", o.resume);
+          options_clear (&o);
+          return EXIT_BAD_INPUT;
+        }
       status = run (&o, resolved);
       options_clear (&o);
       return status;

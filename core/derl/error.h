@@ -52,6 +52,9 @@ typedef enum {
   DERL_RUN_ERROR_EXISTS,   /* the output directory already holds a run */
   DERL_RUN_ERROR_FAILED,
   DERL_RUN_ERROR_CANCELLED, /* stopped on request (SIGINT, say) */
+  DERL_RUN_ERROR_BAD_FILE,  /* a file to read (a checkpoint, cold-start formulas, a run directory's
+                             * files) is missing, unreadable, too large or not what derl writes:
+                             * bad input, found when it is read */
 } DerlRunError;
 
 G_END_DECLS
