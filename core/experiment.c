@@ -175,6 +175,7 @@ derl_experiment_get_core_specs (const char *group)
 
 struct _DerlExperiment {
   char *label;
+  char *source;    /* a resolved experiment's: the file it was resolved from, else NULL */
   guint mode;      /* MODE_EVALUATE, MODE_TRAIN or MODE_BILEVEL */
   gboolean present[G_N_ELEMENTS (groups)];
   DerlParams *params[G_N_ELEMENTS (groups)];
@@ -200,6 +201,7 @@ derl_experiment_free (DerlExperiment *experiment)
   for (guint i = 0; i < experiment->n_baselines; i++)
     derl_formula_free (experiment->baselines[i]);
   g_free (experiment->label);
+  g_free (experiment->source);
   g_free (experiment);
 }
 
@@ -1076,6 +1078,19 @@ loader_clear (Loader *l)
   g_ptr_array_unref (l->errors);
 }
 
+/* The file a resolved experiment (derl_experiment_to_data()) was resolved
+ * from, so that resolving it again (on --resume) gives the same text. */
+static char *
+resolved_from (const char *data, gsize length)
+{
+  static const char prefix[] = "# Resolved by derl ";
+  const char *nl = memchr (data, '\n', length);
+  g_autofree char *line = g_strndup (data, nl ? (gsize) (nl - data) : length);
+  const char *from = g_str_has_prefix (line, prefix) ? strstr (line, " from ") : NULL;
+  const char *end = from ? g_strrstr (from, ": every key with its value,") : NULL;
+  return end ? g_strndup (from + 6, (gsize) (end - from - 6)) : NULL;
+}
+
 DerlExperiment *
 derl_experiment_load_data (DerlRegistry *registry, const char *data, gsize length, const char *label,
                            const char *const *overrides, GError **error)
@@ -1098,6 +1113,8 @@ derl_experiment_load_data (DerlRegistry *registry, const char *data, gsize lengt
           apply_overrides (&l, overrides);
           if (l.errors->len == 0)
             experiment = validate (&l);
+          if (experiment)
+            experiment->source = resolved_from (data, length);
         }
     }
 
@@ -1155,7 +1172,8 @@ derl_experiment_to_data (const DerlExperiment *experiment, gsize *length)
   g_autofree char *header = g_strdup_printf (" Resolved by derl %s from %s: every key with its value,"
                                              " defaults included.\n Run it again as it is with"
                                              " derl-run; see derl-experiment(5).",
-                                             DERL_VERSION_STRING, experiment->label);
+                                             DERL_VERSION_STRING,
+                                             experiment->source ? experiment->source : experiment->label);
 
   for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
     if (experiment->params[i])
