@@ -156,6 +156,12 @@ gboolean _derl_meta_save (DerlMeta *meta, const char *path, GError **error);
 /* Restores parameters and Adam state saved by _derl_meta_save(). */
 gboolean _derl_meta_load (DerlMeta *meta, const char *path, GError **error);
 
+/* experiment.c: as derl_experiment_to_data(), naming the file the
+ * experiment was first resolved from when it was read from a resolved
+ * experiment (a run directory's experiment.ini): the text a checkpoint
+ * stores, the same whether the run was resumed or not. */
+char *_derl_experiment_to_data_first (const DerlExperiment *experiment);
+
 /* experiment.c: the optimizer feature that trains the Meta-Optimizer
  * (modes derl and derl-pop), else NULL. */
 const DerlFeature *_derl_experiment_get_meta_optimizer (const DerlExperiment *experiment);

@@ -1165,15 +1165,29 @@ write_group (GKeyFile *out, const char *group, const DerlFeature *feature, const
     }
 }
 
+static char *
+to_data (const DerlExperiment *experiment, const char *source, gsize *length);
+
 char *
 derl_experiment_to_data (const DerlExperiment *experiment, gsize *length)
+{
+  return to_data (experiment, experiment->label, length);
+}
+
+char *
+_derl_experiment_to_data_first (const DerlExperiment *experiment)
+{
+  return to_data (experiment, experiment->source ? experiment->source : experiment->label, NULL);
+}
+
+static char *
+to_data (const DerlExperiment *experiment, const char *source, gsize *length)
 {
   g_autoptr (GKeyFile) out = g_key_file_new ();
   g_autofree char *header = g_strdup_printf (" Resolved by derl %s from %s: every key with its value,"
                                              " defaults included.\n Run it again as it is with"
                                              " derl-run; see derl-experiment(5).",
-                                             DERL_VERSION_STRING,
-                                             experiment->source ? experiment->source : experiment->label);
+                                             DERL_VERSION_STRING, source);
 
   for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
     if (experiment->params[i])

@@ -41,16 +41,18 @@ kill_at () { # DIR TRIGGER
   esac
   if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); else echo "note: the run ended before $2"; fi
   wait "$pid" 2>/dev/null
-  torn "$1" "killed at $2"
+  torn "$1" "killed at $2" killed
 }
-# No file of DIR is torn and nothing but the run's own files is there.
-torn () { # DIR WHEN
+# No file of DIR is torn and nothing but the run's own files is there
+# (killed: the temporary files of atomic writes may be, NAME.XXXXXX).
+torn () { # DIR WHEN [killed]
   for f in "$1"/* "$1"/.[!.]* "$1"/inner/*; do
     [ -e "$f" ] || continue
     case "${f#$1/}" in
       experiment.ini|best-formula.txt|results.md|meta.ckpt|pop.ckpt|policy.ckpt|inner) ;;
       meta.ckpt.new|pop.ckpt.new|.final-*.ckpt|inner/candidate-*.ckpt) ;; # written or renamed whole
       *.json|*.jsonl) "$CHECK" "$f" || fail "$2: ${f#$1/} is torn" ;;
+      *.??????) [ "${3:-}" = killed ] || fail "$2: a leftover file ${f#$1/}" ;;
       *) fail "$2: a leftover file ${f#$1/}" ;;
     esac
   done
@@ -102,6 +104,9 @@ echo "$kills runs killed"
 # The moments between state.json and the renames of the checkpoints it
 # commits, made on purpose: a run stopped after 2 outer steps ...
 small "$T/commit"; kill_at "$T/commit" state:2
+for f in meta pop; do # (killed right after state.json: rename what it commits)
+  [ -e "$T/commit/$f.ckpt.new" ] && mv "$T/commit/$f.ckpt.new" "$T/commit/$f.ckpt"
+done
 cp -rp "$T/commit" "$T/commit-before"
 # ... killed after state.json, before meta.ckpt.new and pop.ckpt.new were
 # renamed: they are the step's checkpoints, taken on resume;
