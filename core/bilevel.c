@@ -368,7 +368,10 @@ commit_checkpoint (Bilevel *b, const char *name, const char *sha, gboolean resum
       g_autoptr (GError) err = NULL;
       g_autofree char *actual = file_sha256 (path, &err);
       if (!actual)
-        return corrupt (error, path, "%s", err->message);
+        {
+          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_BAD_FILE, "cannot resume: %s", err->message);
+          return FALSE;
+        }
       if (strcmp (actual, sha) != 0)
         return corrupt (error, path, "not the checkpoint of outer step %u (state.json records another checksum)",
                         b->done);

@@ -57,7 +57,7 @@ parse_options (Options *o, int *argc, char ***argv, GError **error)
     "continue the bilevel run in DIR from its last completed outer step.");
   g_option_context_set_description (context,
     "Exit status: 0 success, 1 run-time failure, 2 bad input (options, experiment\n"
-    "file, plugins).  Plugins are searched in --plugin-path, $DERL_PLUGIN_PATH, then\n"
+    "file, plugins, the files it names, a damaged run directory).  Plugins are searched in --plugin-path, $DERL_PLUGIN_PATH, then\n"
     "$DERL_PLUGIN_SYSTEM_PATH or the system plugin directory.\n"
     "See derl-run(1) and derl-experiment(5).");
   g_option_context_add_main_entries (context, entries, NULL);
