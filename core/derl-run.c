@@ -57,7 +57,8 @@ parse_options (Options *o, int *argc, char ***argv, GError **error)
     "continue the bilevel run in DIR from its last completed outer step.");
   g_option_context_set_description (context,
     "Exit status: 0 success, 1 run-time failure, 2 bad input (options, experiment\n"
-    "file, plugins, the files it names, a damaged run directory).  Plugins are searched in --plugin-path, $DERL_PLUGIN_PATH, then\n"
+    "file, plugins, the files it names, a damaged run directory to resume).\n"
+    "Plugins are searched in --plugin-path, $DERL_PLUGIN_PATH, then\n"
     "$DERL_PLUGIN_SYSTEM_PATH or the system plugin directory.\n"
     "See derl-run(1) and derl-experiment(5).");
   g_option_context_add_main_entries (context, entries, NULL);
@@ -125,10 +126,12 @@ make_default_output (const char *experiment_path, GError **error)
   return NULL;
 }
 
-/* Creates @dir, which must not exist or be an empty directory. */
+/* Creates @dir, which must not exist or be an empty directory; *@created
+ * says whether it did not exist. */
 static gboolean
-make_run_dir (const char *dir, GError **error)
+make_run_dir (const char *dir, gboolean *created, GError **error)
 {
+  *created = FALSE;
   if (g_file_test (dir, G_FILE_TEST_EXISTS))
     {
       g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
@@ -147,7 +150,24 @@ make_run_dir (const char *dir, GError **error)
                    g_strerror (errno));
       return FALSE;
     }
+  *created = TRUE;
   return TRUE;
+}
+
+/* After bad input found when the run started (a cold-start file that is
+ * not formulas of the grammar, say): when @dir holds nothing but the
+ * experiment.ini this invocation wrote, removes it (and @dir, when it made
+ * it), so that the same --output can be used again. */
+static void
+forget_run_dir (const char *dir, gboolean created)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name = d ? g_dir_read_name (d) : NULL;
+  if (!name || strcmp (name, "experiment.ini") != 0 || g_dir_read_name (d) != NULL)
+    return;
+  g_autofree char *resolved = g_build_filename (dir, "experiment.ini", NULL);
+  if (g_unlink (resolved) == 0 && created)
+    g_rmdir (dir);
 }
 
 static void
@@ -673,8 +693,9 @@ run (const Options *o, const char *path)
       return run_bilevel (o, experiment, o->resume, TRUE);
     }
 
+  gboolean created = !o->output;
   dir = o->output ? g_strdup (o->output) : make_default_output (path, &error);
-  if (!dir || (o->output && !make_run_dir (dir, &error)))
+  if (!dir || (o->output && !make_run_dir (dir, &created, &error)))
     {
       fprintf (stderr, "derl-run: %s\n", error->message);
       return error->code == DERL_RUN_ERROR_EXISTS ? EXIT_BAD_INPUT : EXIT_RUNTIME;
@@ -689,7 +710,10 @@ run (const Options *o, const char *path)
           fprintf (stderr, "derl-run: %s\n", error->message);
           return EXIT_RUNTIME;
         }
-      return run_bilevel (o, experiment, dir, FALSE);
+      int status = run_bilevel (o, experiment, dir, FALSE);
+      if (status == EXIT_BAD_INPUT)
+        forget_run_dir (dir, created);
+      return status;
     }
   if (!g_file_set_contents (resolved_path, resolved, -1, &error)
       || !(metrics = derl_metrics_open (metrics_path, &error)))

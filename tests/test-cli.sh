@@ -206,7 +206,7 @@ refused_resume badstate "badstate/state.json: cannot resume: not the state of a 
 damaged badmeta; printf 'DERLCKPT' >"$T/badmeta/meta.ckpt"
 refused_resume badmeta "badmeta/meta.ckpt: cannot resume" "--resume, meta.ckpt damaged"
 damaged nometa; rm "$T/nometa/meta.ckpt"
-refused_resume nometa "nometa/meta.ckpt: cannot resume" "--resume, meta.ckpt missing"
+refused_resume nometa "cannot resume: $T/nometa/meta.ckpt: cannot read the policy checkpoint" "--resume, meta.ckpt missing"
 expect 2 "--resume of no directory" -- "$RUN" --resume "$T/none"
 contains "$T/err" "$T/none: not a run directory" "--resume of no directory"
 
@@ -218,6 +218,11 @@ contains "$T/err" "[meta] cold_start: $T/none.txt: cannot read the file of cold-
 expect 2 "cold_start a directory" -- "$RUN" -q -o "$T/late" --set meta.cold_start="$T" \
   "$top_srcdir/data/experiments/household-derl.ini"
 [ ! -e "$T/late" ] && ok || fail "cold_start naming a directory left a run directory"
+printf 'g1 + 0.123456 * g2\n' >"$T/cold.txt"
+expect 2 "cold_start not formulas of the grammar" -- "$RUN" -q -o "$T/late" --set meta.cold_start="$T/cold.txt" \
+  "$top_srcdir/data/experiments/household-derl.ini"
+contains "$T/err" "cold.txt:1: '0.123456 * g2' at column 6 is not a token of the formula grammar" "cold_start grammar"
+[ ! -e "$T/late" ] && ok || fail "a cold_start found bad when the run started left a run directory"
 expect 2 "[evaluate] policy missing" -- "$RUN" -q -o "$T/late" --set evaluate.policy="$T/none.ckpt" "$QUICK"
 contains "$T/err" "$T/none.ckpt: cannot read the policy checkpoint" "[evaluate] policy missing"
 [ ! -e "$T/late" ] && ok || fail "a missing [evaluate] policy left a run directory"
