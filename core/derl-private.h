@@ -23,9 +23,9 @@ char *_derl_quote (const char *text, gssize length);
 /* file.c: reads the whole of @path, the @what ("experiment file", "policy
  * checkpoint") a user or a run directory names, into @data (NUL-terminated,
  * @length bytes without the NUL): refused with %DERL_RUN_ERROR_BAD_FILE
- * naming the file when it cannot be opened or read, is a directory, or holds
- * more than @max_bytes.  A FIFO without a writer reads as empty (no wait); a
- * device or pipe is read up to the limit only. */
+ * naming the file when it cannot be opened or read, is a directory or a
+ * device, or holds more than @max_bytes.  A FIFO without a writer reads as
+ * empty (no wait); a pipe is read up to the limit only. */
 gboolean _derl_file_read (const char *path, gsize max_bytes, const char *what, char **data, gsize *length,
                           GError **error);
 /* The same, for a check: the contents are dropped. */

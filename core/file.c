@@ -54,6 +54,13 @@ _derl_file_read (const char *path, gsize max_bytes, const char *what, char **dat
       close (fd);
       return fail (error, DERL_RUN_ERROR_BAD_FILE, path, "is a directory, not %s %s", strchr ("aeiou", what[0]) ? "an" : "a", what);
     }
+  if (S_ISCHR (st.st_mode) || S_ISBLK (st.st_mode))
+    {
+      /* /dev/zero, /dev/urandom, a disk: nothing derl reads is one */
+      close (fd);
+      return fail (error, DERL_RUN_ERROR_BAD_FILE, path, "is a device, not %s %s", strchr ("aeiou", what[0]) ? "an" : "a",
+                   what);
+    }
   if (S_ISREG (st.st_mode) && (guint64) st.st_size > max_bytes)
     {
       close (fd);

@@ -82,8 +82,7 @@ bounded () { # DESCRIPTION NEEDLE -- COMMAND...: exit 2 (not a timeout), the mes
     failed=$((failed + 1)); echo "FAIL: $what: '$needle' not in the message"; sed 's/^/  | /' "$T/err"
   else passed=$((passed + 1)); fi
 }
-bounded "--validate /dev/zero" "/dev/zero: too large for an experiment file (more than 1048576 bytes)" -- \
-  "$RUN" --validate /dev/zero
+bounded "--validate /dev/zero" "/dev/zero: is a device, not an experiment file" -- "$RUN" --validate /dev/zero
 head -c 3000000 /dev/zero | tr '\0' '#' >"$T/big-comments"
 bounded "an experiment from a pipe" "too large for an experiment file" -- \
   sh -c "cat '$T/big-comments' | '$RUN' --validate /dev/stdin"
@@ -94,8 +93,13 @@ household_derl () { # EXTRA LINES: a derl experiment
   printf '[experiment]\nmode = derl\n[env]\nname = household\n[optimizer]\nname = grpo\n[primitives]\ng1 = success\n%s\n' "$1" >"$T/derl.ini"
 }
 household_derl "$(printf '[meta]\ncold_start = /dev/zero')"
-bounded "[meta] cold_start = /dev/zero" "[meta] cold_start: /dev/zero: too large for a file of cold-start formulas" -- \
+bounded "[meta] cold_start = /dev/zero" "[meta] cold_start: /dev/zero: is a device, not a file of cold-start formulas" -- \
   "$RUN" --validate "$T/derl.ini"
+household_derl "$(printf '[meta]\ncold_start = /dev/stdin')"
+bounded "[meta] cold_start = a pipe of zeros" "[meta] cold_start: /dev/stdin: too large for a file of cold-start formulas (more than 1048576 bytes)" -- \
+  sh -c "head -c 3000000 /dev/zero | '$RUN' --validate '$T/derl.ini'"
+printf '[experiment]\nmode = evaluate\n[env]\nname = cartpole\n[evaluate]\npolicy = /dev/zero\n' >"$T/eval.ini"
+bounded "[evaluate] policy = /dev/zero" "/dev/zero: is a device, not a policy checkpoint" -- "$RUN" --validate "$T/eval.ini"
 household_derl "$(printf '[meta]\ncold_start = %s' "$T")"
 bounded "[meta] cold_start = a directory" "is a directory, not a file of cold-start formulas" -- "$RUN" --validate "$T/derl.ini"
 household_derl "$(printf '[meta]\ncold_start = %s/none.txt' "$T")"
