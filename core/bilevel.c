@@ -84,6 +84,8 @@ typedef struct {
   guint done;             /* outer steps completed */
   guint done_at_start;    /* ... when this invocation started */
   double inner_seconds, outer_seconds;
+  char *meta_sha256, *pop_sha256; /* of the checkpoints of the last completed outer step */
+  JsonObject *cold_start;  /* the cold start's event, for metrics.jsonl */
   gint64 start;
   void (*progress) (const DerlBilevelProgress *p, gpointer user_data);
   gpointer user_data;
@@ -255,6 +257,20 @@ write_json (const char *path, JsonObject *o, GError **error)
   return TRUE;
 }
 
+/* The SHA-256 of the file at @path, or NULL with an error. */
+static char *
+file_sha256 (const char *path, GError **error)
+{
+  g_autofree char *data = NULL;
+  gsize length = 0;
+  if (!_derl_file_read (path, DERL_POLICY_CHECKPOINT_MAX_SIZE, "policy checkpoint", &data, &length, error))
+    return NULL;
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, length);
+}
+
+/* state.json is the commit point of an outer step: it names the step and
+ * the checksums of its checkpoints, written before as meta.ckpt.new and
+ * pop.ckpt.new and renamed once it is saved (see commit_checkpoints()). */
 static gboolean
 save_state (Bilevel *b, GError **error)
 {
@@ -270,7 +286,24 @@ save_state (Bilevel *b, GError **error)
     }
   derl_metrics_set_double (o, "inner_seconds", b->inner_seconds);
   derl_metrics_set_double (o, "outer_seconds", b->outer_seconds);
+  if (b->meta_sha256)
+    json_object_set_string_member (o, "meta_sha256", b->meta_sha256);
+  if (b->pop_sha256)
+    json_object_set_string_member (o, "pop_sha256", b->pop_sha256);
   return write_json (path, o, error);
+}
+
+static gboolean G_GNUC_PRINTF (3, 4)
+corrupt (GError **error, const char *path, const char *format, ...)
+{
+  va_list args;
+  g_autofree char *why = NULL;
+
+  va_start (args, format);
+  why = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_BAD_FILE, "%s: cannot resume: %s", path, why);
+  return FALSE;
 }
 
 static gboolean
@@ -279,6 +312,8 @@ load_state (Bilevel *b, GError **error)
   g_autofree char *path = path_in (b, "state.json");
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) err = NULL;
+  g_autofree char *text = NULL;
+  gsize length = 0;
 
   /* Stopped before its first outer step was saved: start over in place. */
   if (!g_file_test (path, G_FILE_TEST_EXISTS))
@@ -286,47 +321,117 @@ load_state (Bilevel *b, GError **error)
       b->done = 0;
       return TRUE;
     }
-  if (!json_parser_load_from_file (parser, path, &err))
-    {
-      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED, "%s: cannot resume: %s", path, err->message);
-      return FALSE;
-    }
+  if (!_derl_file_read (path, DERL_RUN_JSON_MAX_SIZE, "run state", &text, &length, error))
+    return FALSE;
+  if (!json_parser_load_from_data (parser, text, (gssize) length, &err))
+    return corrupt (error, path, "%s", err->message);
   JsonNode *root = json_parser_get_root (parser);
   JsonObject *o = root && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
-  if (!o || !json_object_has_member (o, "outer_steps_done")
+  JsonNode *done_node = o ? json_object_get_member (o, "outer_steps_done") : NULL;
+  if (!o || !done_node || json_node_get_value_type (done_node) != G_TYPE_INT64
       || g_strcmp0 (json_object_get_string_member_with_default (o, "mode", ""), mode_names[b->mode]) != 0)
-    {
-      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
-                   "%s: cannot resume: not the state of a %s run", path, mode_names[b->mode]);
-      return FALSE;
-    }
-  gint64 done = json_object_get_int_member (o, "outer_steps_done");
+    return corrupt (error, path, "not the state of a %s run", mode_names[b->mode]);
+  gint64 done = json_node_get_int (done_node);
   if (done < 0 || done > b->outer_steps)
-    {
-      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
-                   "%s: cannot resume: outer_steps_done = %" G_GINT64_FORMAT " (the run has %u)", path, done,
-                   b->outer_steps);
-      return FALSE;
-    }
+    return corrupt (error, path, "outer_steps_done = %" G_GINT64_FORMAT " (the run has %u)", done, b->outer_steps);
   b->done = (guint) done; /* the best comes back with formulas.jsonl */
   b->inner_seconds = json_object_get_double_member_with_default (o, "inner_seconds", 0);
   b->outer_seconds = json_object_get_double_member_with_default (o, "outer_seconds", 0);
+  b->meta_sha256 = g_strdup (json_object_get_string_member_with_default (o, "meta_sha256", NULL));
+  b->pop_sha256 = g_strdup (json_object_get_string_member_with_default (o, "pop_sha256", NULL));
   return TRUE;
 }
 
-/* Keeps the lines of @name that belong to completed outer steps (an
+/* After state.json: NAME.new becomes NAME.  On resume, NAME.new is the
+ * checkpoint of the completed step when its checksum is the one state.json
+ * records (stopped between state.json and the rename), else of a step
+ * that did not complete (dropped); NAME must then be the recorded one. */
+static gboolean
+commit_checkpoint (Bilevel *b, const char *name, const char *sha, gboolean resume, GError **error)
+{
+  g_autofree char *path = path_in (b, name);
+  g_autofree char *next = g_strconcat (path, ".new", NULL);
+
+  if (resume && g_file_test (next, G_FILE_TEST_EXISTS))
+    {
+      g_autofree char *actual = sha ? file_sha256 (next, NULL) : NULL;
+      if (!actual || strcmp (actual, sha) != 0)
+        g_unlink (next);
+    }
+  if (g_file_test (next, G_FILE_TEST_EXISTS) && g_rename (next, path) != 0)
+    {
+      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_IO, "%s: cannot save: %s", path, g_strerror (errno));
+      return FALSE;
+    }
+  if (resume && sha)
+    {
+      g_autoptr (GError) err = NULL;
+      g_autofree char *actual = file_sha256 (path, &err);
+      if (!actual)
+        {
+          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_BAD_FILE, "cannot resume: %s", err->message);
+          return FALSE;
+        }
+      if (strcmp (actual, sha) != 0)
+        return corrupt (error, path, "not the checkpoint of outer step %u (state.json records another checksum)",
+                        b->done);
+    }
+  return TRUE;
+}
+
+/* Removes what an interrupted invocation may have left: the temporary
+ * files of atomic writes (NAME.XXXXXX), the final stage's and the
+ * candidates' checkpoints. */
+static void
+remove_leftovers (Bilevel *b)
+{
+  static const char *const names[] = { "state.json", "meta.ckpt.new", "pop.ckpt.new", "policy.ckpt",
+                                       "best-formula.txt", "results.md", "summary.json", "metrics.jsonl",
+                                       "formulas.jsonl", NULL };
+  const char *dirs[] = { b->dir, "inner" };
+  for (guint d = 0; d < G_N_ELEMENTS (dirs); d++)
+    {
+      g_autofree char *dir = d == 0 ? g_strdup (b->dir) : path_in (b, dirs[d]);
+      g_autoptr (GDir) it = g_dir_open (dir, 0, NULL);
+      const char *name;
+      while (it && (name = g_dir_read_name (it)))
+        {
+          gsize len = strlen (name);
+          gboolean stale = g_str_has_prefix (name, ".final-") || (d == 1 && g_str_has_prefix (name, "candidate-"));
+          if (!stale && len > 7 && name[len - 7] == '.')
+            {
+              g_autofree char *base = g_strndup (name, len - 7);
+              stale = g_strv_contains (names, base);
+            }
+          if (stale)
+            {
+              g_autofree char *p = g_build_filename (dir, name, NULL);
+              g_unlink (p);
+            }
+        }
+    }
+}
+
+/* The lines of @name that belong to completed outer steps (an
  * "outer_step" member below @done) or to no step (the cold start); drops
- * the others and any half-written line.  Then opens it to append.  With
- * @tally, the kept lines' formulas and scores are tallied again. */
-static DerlMetrics *
-reopen_log (Bilevel *b, const char *name, gboolean tally, GError **error)
+ * the others and any half-written line.  Checks that the completed steps
+ * are all there (state.json says they are): in formulas.jsonl, one line per
+ * (outer step, candidate); in metrics.jsonl, one "outer" event per step.
+ * With @tally, the kept lines' formulas and scores are tallied again. */
+static gboolean
+read_log (Bilevel *b, const char *name, gboolean tally, GString *kept, GError **error)
 {
   g_autofree char *path = path_in (b, name);
   g_autofree char *text = NULL;
-  g_autoptr (GString) kept = g_string_new (NULL);
+  const gboolean formulas = tally;
+  const guint64 expected = formulas ? (guint64) b->done * b->group_size : b->done;
+  g_autofree guint8 *seen = g_new0 (guint8, MAX (expected, 1));
+  guint64 records = 0;
 
-  if (!g_file_get_contents (path, &text, NULL, NULL))
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
     text = g_strdup ("");
+  else if (!_derl_file_read (path, DERL_RUN_LOG_MAX_SIZE, "run log", &text, NULL, error))
+    return FALSE;
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   for (guint i = 0; lines[i]; i++)
     {
@@ -340,17 +445,47 @@ reopen_log (Bilevel *b, const char *name, gboolean tally, GError **error)
         continue;
       JsonObject *o = json_node_get_object (root);
       const char *event = json_object_get_string_member_with_default (o, "event", "");
-      if (json_object_has_member (o, "outer_step") ? json_object_get_int_member (o, "outer_step") < b->done
-                                                   : strcmp (event, "cold_start") == 0 && b->done > 0)
+      JsonNode *at_node = json_object_get_member (o, "outer_step");
+      gint64 at = at_node && json_node_get_value_type (at_node) == G_TYPE_INT64 ? json_node_get_int (at_node) : -1;
+      if (at_node ? at >= 0 && at < b->done : strcmp (event, "cold_start") == 0 && b->done > 0)
         {
           g_string_append_printf (kept, "%s\n", lines[i]);
-          const char *formula = json_object_get_string_member_with_default (o, "formula", NULL);
-          if (tally && formula)
-            tally_add (b, formula, json_object_get_double_member_with_default (o, "score", 0),
-                       (guint) json_object_get_int_member (o, "outer_step"),
-                       (guint) json_object_get_int_member_with_default (o, "candidate", 0));
+          if (!at_node)
+            continue;
+          gint64 candidate = json_object_get_int_member_with_default (o, "candidate", -1);
+          guint64 slot;
+          if (formulas)
+            {
+              const char *formula = json_object_get_string_member_with_default (o, "formula", NULL);
+              if (!formula || candidate < 0 || candidate >= b->group_size)
+                return corrupt (error, path, "line %u is not the record of a formula", i + 1);
+              slot = (guint64) at * b->group_size + (guint64) candidate;
+              tally_add (b, formula, json_object_get_double_member_with_default (o, "score", 0), (guint) at,
+                         (guint) candidate);
+            }
+          else if (strcmp (event, "outer") == 0)
+            slot = (guint64) at;
+          else
+            continue;
+          if (seen[slot]++)
+            return corrupt (error, path, "line %u repeats outer step %" G_GINT64_FORMAT "%s", i + 1, at + 1,
+                            formulas ? "'s candidate" : "");
+          records++;
         }
     }
+  if (records != expected)
+    return corrupt (error, path,
+                    "%" G_GUINT64_FORMAT " %s of the %u completed outer steps, %" G_GUINT64_FORMAT
+                    " expected (state.json says they are done): the run directory is damaged",
+                    records, formulas ? "formula records" : "outer events", b->done, expected);
+  return TRUE;
+}
+
+/* Replaces @name with @kept and opens it to append. */
+static DerlMetrics *
+rewrite_log (Bilevel *b, const char *name, const GString *kept, GError **error)
+{
+  g_autofree char *path = path_in (b, name);
   if (!g_file_set_contents (path, kept->str, (gssize) kept->len, error))
     return NULL;
   return derl_metrics_open_append (path, error);
@@ -443,8 +578,7 @@ meta_init (Bilevel *b, GError **error)
       derl_metrics_set_double (o, "initial_nll", cs.initial_nll);
       derl_metrics_set_double (o, "final_nll", cs.final_nll);
       derl_metrics_set_double (o, "wall_seconds", seconds);
-      if (!derl_metrics_write (b->metrics, o, error))
-        return FALSE;
+      b->cold_start = g_steal_pointer (&o); /* written once the logs are open */
     }
   else
     {
@@ -581,22 +715,28 @@ outer_step (Bilevel *b, guint step, GError **error)
     goto out;
   if (b->mode == MODE_DERL || b->mode == MODE_DERL_POP)
     {
-      g_autofree char *ckpt = path_in (b, "meta.ckpt");
-      if (!_derl_meta_save (b->meta, ckpt, error))
+      g_autofree char *ckpt = path_in (b, "meta.ckpt.new");
+      g_free (b->meta_sha256);
+      if (!_derl_meta_save (b->meta, ckpt, error) || !(b->meta_sha256 = file_sha256 (ckpt, error)))
         goto out;
     }
   if (b->mode == MODE_DERL_POP)
     {
-      if (g_rename (cand[step_best].checkpoint, pop) != 0)
+      g_autofree char *next = g_strconcat (pop, ".new", NULL);
+      if (g_rename (cand[step_best].checkpoint, next) != 0)
         {
-          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_IO, "%s: cannot save: %s", pop, g_strerror (errno));
+          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_IO, "%s: cannot save: %s", next, g_strerror (errno));
           goto out;
         }
       for (guint i = 0; i < n; i++)
         g_unlink (cand[i].checkpoint);
+      g_free (b->pop_sha256);
+      if (!(b->pop_sha256 = file_sha256 (next, error)))
+        goto out;
     }
   b->done = step + 1;
-  if (!save_state (b, error))
+  if (!save_state (b, error) || !commit_checkpoint (b, "meta.ckpt", NULL, FALSE, error)
+      || !commit_checkpoint (b, "pop.ckpt", NULL, FALSE, error))
     goto out;
   ok = TRUE;
 
@@ -619,7 +759,7 @@ append_trajectory (Bilevel *b, GString *t)
 {
   g_autofree char *path = path_in (b, "formulas.jsonl");
   g_autofree char *text = NULL;
-  if (b->outer_steps == 0 || !g_file_get_contents (path, &text, NULL, NULL))
+  if (b->outer_steps == 0 || !_derl_file_read (path, DERL_RUN_LOG_MAX_SIZE, "run log", &text, NULL, NULL))
     return;
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   g_autoptr (GHashTable) distinct = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -854,6 +994,11 @@ final_policy (Bilevel *b, DerlBilevelSummary *s, GError **error)
         g_ptr_array_add (ranked, b->tally->pdata[i]);
       g_ptr_array_sort (ranked, tally_order);
       n = MIN ((guint) derl_params_get_int (mp, "final_candidates"), ranked->len);
+      if (n == 0)
+        {
+          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED, "the search has no formula to train");
+          return FALSE;
+        }
       formulas = g_new0 (DerlFormula *, n);
       for (guint i = 0; i < n; i++)
         {
@@ -977,16 +1122,22 @@ derl_bilevel_run (const DerlExperiment *experiment, const char *dir, gboolean re
 
   g_autofree char *mpath = path_in (&b, "metrics.jsonl");
   g_autofree char *fpath = path_in (&b, "formulas.jsonl");
-  if (resume)
-    {
-      if (!load_state (&b, error) || !(b.metrics = reopen_log (&b, "metrics.jsonl", FALSE, error))
-          || !(b.formulas = reopen_log (&b, "formulas.jsonl", TRUE, error)))
-        goto out;
-    }
-  else if (!(b.metrics = derl_metrics_open (mpath, error)) || !(b.formulas = derl_metrics_open (fpath, error)))
+  g_autoptr (GString) mkept = g_string_new (NULL);
+  g_autoptr (GString) fkept = g_string_new (NULL);
+  /* On resume, everything the run directory holds is checked before
+   * anything in it changes: a damaged one is refused as it is. */
+  if (resume && (!load_state (&b, error) || !read_log (&b, "metrics.jsonl", FALSE, mkept, error)
+                 || !read_log (&b, "formulas.jsonl", TRUE, fkept, error)))
     goto out;
   summary->resumed_from = b.done;
   b.done_at_start = b.done;
+  if (resume)
+    {
+      remove_leftovers (&b);
+      if (!commit_checkpoint (&b, "meta.ckpt", b.meta_sha256, TRUE, error)
+          || !commit_checkpoint (&b, "pop.ckpt", b.pop_sha256, TRUE, error))
+        goto out;
+    }
 
   if (b.mode != MODE_FIXED)
     {
@@ -995,6 +1146,19 @@ derl_bilevel_run (const DerlExperiment *experiment, const char *dir, gboolean re
       if (!b.backend || !meta_init (&b, error))
         goto out;
     }
+  if (resume && b.mode == MODE_DERL_POP && b.done > 0)
+    {
+      gsize n_pop;
+      g_autofree double *pop = load_population (&b, "the resumed run", &n_pop, error);
+      if (!pop)
+        goto out;
+    }
+  if (resume ? !(b.metrics = rewrite_log (&b, "metrics.jsonl", mkept, error))
+                 || !(b.formulas = rewrite_log (&b, "formulas.jsonl", fkept, error))
+             : !(b.metrics = derl_metrics_open (mpath, error)) || !(b.formulas = derl_metrics_open (fpath, error)))
+    goto out;
+  if (b.cold_start && !derl_metrics_write (b.metrics, b.cold_start, error))
+    goto out;
   for (guint step = b.done; step < b.outer_steps; step++)
     {
       if (cancel && g_atomic_int_get (cancel))
@@ -1024,6 +1188,9 @@ out:
     ok = FALSE;
   _derl_meta_free (b.meta);
   derl_backend_free (b.backend);
+  g_clear_pointer (&b.cold_start, json_object_unref);
+  g_free (b.meta_sha256);
+  g_free (b.pop_sha256);
   g_clear_pointer (&b.tally_index, g_hash_table_unref);
   g_clear_pointer (&b.tally, g_ptr_array_unref);
   return ok;

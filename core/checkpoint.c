@@ -194,8 +194,68 @@ refuse (GError **error, const char *path, const char *format, ...)
   va_start (args, format);
   why = g_strdup_vprintf (format, args);
   va_end (args);
-  g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED, "%s: not a usable policy checkpoint: %s", path, why);
+  g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_BAD_FILE, "%s: not a usable policy checkpoint: %s", path, why);
   return FALSE;
+}
+
+/* a * b and a + b, saturating at G_MAXUINT64 */
+static guint64
+mul_sat (guint64 a, guint64 b)
+{
+  return a && b > G_MAXUINT64 / a ? G_MAXUINT64 : a * b;
+}
+
+static guint64
+add_sat (guint64 a, guint64 b)
+{
+  return b > G_MAXUINT64 - a ? G_MAXUINT64 : a + b;
+}
+
+/* What an MLP of _derl_mlp_init() holds: its parameters, and the elements
+ * of scratch it allocates for one row (the activations and their
+ * gradients). */
+static void
+mlp_sizes (guint64 ctx, guint64 cand, guint64 repeat, const guint *widths, guint n, guint64 *params,
+           guint64 *elements)
+{
+  guint64 rows = cand ? repeat : 1, in = ctx;
+  for (guint l = 0; l < n; l++)
+    {
+      guint64 out = widths[l];
+      guint64 p = add_sat (add_sat (mul_sat (in, out), l == 0 && cand ? mul_sat (cand, out) : 0), out);
+      *params = add_sat (*params, p);
+      *elements = add_sat (*elements, mul_sat (mul_sat (rows, out), 4));
+      in = out;
+    }
+  if (cand)
+    *elements = add_sat (*elements, mul_sat (2, widths[0]));
+}
+
+/* The tensor bytes a checkpoint of @c holds, and the bytes of scratch a
+ * policy of @c takes for one row (policy.c's build() and alloc_scratch()),
+ * both saturating: computed from the header before anything is allocated. */
+static void
+config_sizes (const DerlPolicyConfig *c, guint64 *payload, guint64 *memory)
+{
+  guint widths[DERL_MLP_MAX_LAYERS];
+  guint64 params = 0, elements = 0, a = c->n_actions;
+
+  memcpy (widths, c->hidden, sizeof (guint) * c->n_hidden);
+  widths[c->n_hidden] = c->candidate_size ? 1 : c->n_actions;
+  mlp_sizes (c->obs_size, c->candidate_size, a, widths, c->n_hidden + 1, &params, &elements);
+  if (c->value_head)
+    {
+      widths[c->n_hidden] = 1;
+      mlp_sizes (MAX (c->obs_size, 1), 0, 1, widths, c->n_hidden + 1, &params, &elements);
+    }
+  /* obs, mask, logp, dlogp, dlogits, dvalues, staging, host_logp, host_dlogp,
+   * and with candidates the per-slot index arrays and cand_rows */
+  elements = add_sat (elements, add_sat (MAX (c->obs_size, 1), mul_sat (a, 8)));
+  elements = add_sat (elements, mul_sat (a, MAX (c->candidate_size, 1)));
+  if (c->candidate_size)
+    elements = add_sat (elements, add_sat (mul_sat (a, 9), mul_sat (a, c->candidate_size)));
+  *payload = mul_sat (mul_sat (params, 3), derl_dtype_size (c->dtype));
+  *memory = mul_sat (elements, 8);
 }
 
 static gboolean
@@ -275,11 +335,8 @@ derl_policy_load (DerlBackend *backend, const char *path, guint max_rows, char *
   const char *sha;
 
   g_return_val_if_fail (backend != NULL && path != NULL, NULL);
-  if (!g_file_get_contents (path, &data, &length, &err))
-    {
-      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_IO, "%s", err->message);
-      return NULL;
-    }
+  if (!_derl_file_read (path, DERL_POLICY_CHECKPOINT_MAX_SIZE, "policy checkpoint", &data, &length, error))
+    return NULL;
   if (length < PREFIX_SIZE || memcmp (data, MAGIC, 8) != 0)
     return refuse (error, path, "it does not start with %s", MAGIC), NULL;
   guint64 version = get_le ((const guint8 *) data + 8, 4);
@@ -303,6 +360,16 @@ derl_policy_load (DerlBackend *backend, const char *path, guint max_rows, char *
   cfg = node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
   if (!cfg || !parse_config (cfg, &config))
     return refuse (error, path, "missing or invalid policy config in the header"), NULL;
+  /* What the config implies, checked before anything is allocated. */
+  guint64 implied, memory;
+  config_sizes (&config, &implied, &memory);
+  if (memory > DERL_POLICY_CHECKPOINT_MAX_ROW_MEMORY)
+    return refuse (error, path, "its config (%u observations, %u actions, %u candidate features) takes more than "
+                   "%" G_GUINT64_FORMAT " bytes of scratch per row", config.obs_size, config.n_actions, config.candidate_size,
+                   (guint64) DERL_POLICY_CHECKPOINT_MAX_ROW_MEMORY), NULL;
+  if (implied != length - PREFIX_SIZE - header_len)
+    return refuse (error, path, "its config implies %" G_GUINT64_FORMAT " bytes of tensors, the file holds %"
+                   G_GSIZE_FORMAT, implied, (gsize) (length - PREFIX_SIZE - header_len)), NULL;
   if (!int_member (header, "payload_bytes", 0, G_MAXINT64, &payload_bytes)
       || (guint64) payload_bytes != length - PREFIX_SIZE - header_len)
     return refuse (error, path, "truncated or padded: %" G_GSIZE_FORMAT " bytes of tensors, the header says %"

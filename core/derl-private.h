@@ -13,6 +13,29 @@ void _derl_backend_cpu_set_threads (gpointer ctx, guint n_threads);
  * plausible typo (distance <= max(1, len/3)), else NULL.  Not copied. */
 const char *_derl_suggest_closest (const char *name, const char *const *candidates, gsize n_candidates);
 
+/* quote.c: @text (@length bytes, -1: NUL-terminated) as it may appear in a
+ * message: at most DERL_QUOTE_MAX characters then "...", control bytes,
+ * invisible characters (a byte order mark, say) and bytes that are not
+ * UTF-8 escaped (\n, \x01, \ufeff), backslashes doubled. */
+#define DERL_QUOTE_MAX 60
+char *_derl_quote (const char *text, gssize length);
+
+/* file.c: reads the whole of @path, the @what ("experiment file", "policy
+ * checkpoint") a user or a run directory names, into @data (NUL-terminated,
+ * @length bytes without the NUL): refused with %DERL_RUN_ERROR_BAD_FILE
+ * naming the file when it cannot be opened or read, is a directory or a
+ * device, or holds more than @max_bytes.  A FIFO without a writer reads as
+ * empty (no wait); a pipe is read up to the limit only. */
+gboolean _derl_file_read (const char *path, gsize max_bytes, const char *what, char **data, gsize *length,
+                          GError **error);
+/* The same, for a check: the contents are dropped. */
+gboolean _derl_file_check (const char *path, gsize max_bytes, const char *what, GError **error);
+/* The limits: a run directory's logs (metrics.jsonl, formulas.jsonl) and
+ * its JSON files; cold-start formulas are held to DERL_EXPERIMENT_MAX_SIZE,
+ * policy checkpoints to DERL_POLICY_CHECKPOINT_MAX_SIZE. */
+#define DERL_RUN_LOG_MAX_SIZE ((gsize) 1 << 30)
+#define DERL_RUN_JSON_MAX_SIZE ((gsize) 1 << 20)
+
 /* param.c: a lower case letter, then lower case letters, digits and '_':
  * parameter names, and the signal and primitive names formulas spell. */
 gboolean _derl_valid_key_name (const char *name);
@@ -132,6 +155,12 @@ gboolean _derl_meta_update (DerlMeta *meta, const double *scores, double progres
 gboolean _derl_meta_save (DerlMeta *meta, const char *path, GError **error);
 /* Restores parameters and Adam state saved by _derl_meta_save(). */
 gboolean _derl_meta_load (DerlMeta *meta, const char *path, GError **error);
+
+/* experiment.c: as derl_experiment_to_data(), naming the file the
+ * experiment was first resolved from when it was read from a resolved
+ * experiment (a run directory's experiment.ini): the text a checkpoint
+ * stores, the same whether the run was resumed or not. */
+char *_derl_experiment_to_data_first (const DerlExperiment *experiment);
 
 /* experiment.c: the optimizer feature that trains the Meta-Optimizer
  * (modes derl and derl-pop), else NULL. */

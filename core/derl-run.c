@@ -36,9 +36,11 @@ parse_options (Options *o, int *argc, char ***argv, GError **error)
       "Run directory to create (default: runs/NAME-N, the first free N)", "DIR" },
     { "resume", 0, 0, G_OPTION_ARG_FILENAME, &o->resume,
       "Continue the interrupted derl, derl-pop, random or fixed run in DIR (no EXPERIMENT.ini)", "DIR" },
-    { "seed", 's', 0, G_OPTION_ARG_STRING, &o->seed, "Same as --set experiment.seed=N", "N" },
-    { "threads", 'j', 0, G_OPTION_ARG_STRING, &o->threads, "Same as --set experiment.threads=N", "N" },
-    { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->sets,
+    /* FILENAME: the text as given, no conversion; the experiment loader
+     * checks it and names the override when it is not UTF-8. */
+    { "seed", 's', 0, G_OPTION_ARG_FILENAME, &o->seed, "Same as --set experiment.seed=N", "N" },
+    { "threads", 'j', 0, G_OPTION_ARG_FILENAME, &o->threads, "Same as --set experiment.threads=N", "N" },
+    { "set", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->sets,
       "Override a key of the experiment (repeatable)", "GROUP.KEY=VALUE" },
     { "plugin-path", 0, 0, G_OPTION_ARG_STRING, &o->plugin_path,
       "Search these directories for plugins first (':'-separated)", "DIRS" },
@@ -54,9 +56,14 @@ parse_options (Options *o, int *argc, char ***argv, GError **error)
     "their parameter specs, and run it into a new run directory.  With --resume DIR,\n"
     "continue the bilevel run in DIR from its last completed outer step.");
   g_option_context_set_description (context,
-    "Exit status: 0 success, 1 run-time failure (a diverging training among them),\n"
-    "2 bad input (options, experiment file, plugins, an env breaking the step\n"
-    "contract).  Plugins are searched in --plugin-path, $DERL_PLUGIN_PATH, then\n"
+    "Exit status: 0 success, 1 run-time failure (a diverging training among them),
+"
+    "2 bad input (options, experiment file, plugins, the files it names, an env
+"
+    "breaking the step contract, a damaged run directory to resume).  Plugins are
+"
+    "searched in --plugin-path, $DERL_PLUGIN_PATH, then
+"
     "$DERL_PLUGIN_SYSTEM_PATH or the system plugin directory.\n"
     "See derl-run(1) and derl-experiment(5).");
   g_option_context_add_main_entries (context, entries, NULL);
@@ -124,10 +131,12 @@ make_default_output (const char *experiment_path, GError **error)
   return NULL;
 }
 
-/* Creates @dir, which must not exist or be an empty directory. */
+/* Creates @dir, which must not exist or be an empty directory; *@created
+ * says whether it did not exist. */
 static gboolean
-make_run_dir (const char *dir, GError **error)
+make_run_dir (const char *dir, gboolean *created, GError **error)
 {
+  *created = FALSE;
   if (g_file_test (dir, G_FILE_TEST_EXISTS))
     {
       g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
@@ -146,7 +155,24 @@ make_run_dir (const char *dir, GError **error)
                    g_strerror (errno));
       return FALSE;
     }
+  *created = TRUE;
   return TRUE;
+}
+
+/* After bad input found when the run started (a cold-start file that is
+ * not formulas of the grammar, say): when @dir holds nothing but the
+ * experiment.ini this invocation wrote, removes it (and @dir, when it made
+ * it), so that the same --output can be used again. */
+static void
+forget_run_dir (const char *dir, gboolean created)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name = d ? g_dir_read_name (d) : NULL;
+  if (!name || strcmp (name, "experiment.ini") != 0 || g_dir_read_name (d) != NULL)
+    return;
+  g_autofree char *resolved = g_build_filename (dir, "experiment.ini", NULL);
+  if (g_unlink (resolved) == 0 && created)
+    g_rmdir (dir);
 }
 
 static void
@@ -374,33 +400,23 @@ load_policy (const DerlExperiment *e, DerlBackend *backend, const char *path, GE
 static int
 failure_status (const GError *error)
 {
-  if (error->domain == DERL_EXPERIMENT_ERROR || g_error_matches (error, DERL_RUN_ERROR, DERL_RUN_ERROR_ENV_CONTRACT))
+  /* bad input: the experiment, an env breaking the step contract, a damaged
+   * run directory, a bad checkpoint or cold-start file */
+  if (error->domain == DERL_EXPERIMENT_ERROR || g_error_matches (error, DERL_RUN_ERROR, DERL_RUN_ERROR_ENV_CONTRACT)
+      || g_error_matches (error, DERL_RUN_ERROR, DERL_RUN_ERROR_BAD_FILE))
     return EXIT_BAD_INPUT;
   return EXIT_RUNTIME;
 }
 
 static int
-run_evaluate (const Options *o, const DerlExperiment *experiment, DerlMetrics *metrics, const char *dir,
-              const char *summary_path)
+run_evaluate (const Options *o, const DerlExperiment *experiment, DerlPolicy *policy, DerlMetrics *metrics,
+              const char *dir, const char *summary_path)
 {
   const DerlParams *ev = derl_experiment_get_params (experiment, "evaluate");
   const char *policy_path = derl_params_get_string (ev, "policy");
-  g_autoptr (DerlBackend) backend = NULL;
-  g_autoptr (DerlPolicy) policy = NULL;
   g_autoptr (GError) error = NULL;
   DerlEvaluateSummary summary;
 
-  if (*policy_path)
-    {
-      backend = derl_backend_new (derl_experiment_get_feature (experiment, DERL_FEATURE_BACKEND),
-                                  derl_experiment_get_params (experiment, "backend"), &error);
-      if (!backend || !(policy = load_policy (experiment, backend, policy_path, &error)))
-        {
-          fprintf (stderr, "derl-run: %s\n", error->message);
-          derl_metrics_close (metrics, NULL);
-          return EXIT_BAD_INPUT;
-        }
-    }
   guint threads = derl_experiment_get_threads (experiment);
   gboolean show_progress = !o->quiet && isatty (STDERR_FILENO);
   gint64 start = g_get_monotonic_time ();
@@ -620,6 +636,8 @@ run (const Options *o, const char *path)
   g_autofree char *resolved_path = NULL;
   g_autofree char *metrics_path = NULL;
   g_autofree char *summary_path = NULL;
+  g_autoptr (DerlBackend) backend = NULL;
+  g_autoptr (DerlPolicy) policy = NULL;
   DerlMetrics *metrics;
 
   if (!derl_backend_cpu_check_env (&error))
@@ -647,13 +665,27 @@ run (const Options *o, const char *path)
     }
   if (derl_experiment_get_backend_note (experiment) && !o->validate && !o->quiet)
     printf ("backend auto: %s\n", derl_experiment_get_backend_note (experiment));
+  /* Everything the experiment names is checked before a run directory
+   * is made: the experiment's own files by derl_experiment_load(), the
+   * policy to evaluate here. */
+  const char *mode = derl_params_get_string (derl_experiment_get_params (experiment, "experiment"), "mode");
+  const char *policy_path = derl_params_get_string (derl_experiment_get_params (experiment, "evaluate"), "policy");
+  if (strcmp (mode, "evaluate") == 0 && *policy_path)
+    {
+      backend = derl_backend_new (derl_experiment_get_feature (experiment, DERL_FEATURE_BACKEND),
+                                  derl_experiment_get_params (experiment, "backend"), &error);
+      if (!backend || !(policy = load_policy (experiment, backend, policy_path, &error)))
+        {
+          fprintf (stderr, "derl-run: %s\n", error->message);
+          return EXIT_BAD_INPUT;
+        }
+    }
   if (o->validate)
     {
       fputs (resolved, stdout);
       return EXIT_OK;
     }
 
-  const char *mode = derl_params_get_string (derl_experiment_get_params (experiment, "experiment"), "mode");
   gboolean bilevel = strcmp (mode, "evaluate") != 0 && strcmp (mode, "train") != 0;
   if (o->resume)
     {
@@ -663,11 +695,21 @@ run (const Options *o, const char *path)
                    "and fixed runs)\n", o->resume, mode);
           return EXIT_BAD_INPUT;
         }
+      g_autofree char *done = g_build_filename (o->resume, "summary.json", NULL);
+      if (g_file_test (done, G_FILE_TEST_EXISTS))
+        {
+          /* derl-run writes summary.json last: the run is complete. */
+          if (!o->quiet)
+            printf ("%s: the run is complete (nothing to resume); its results are in %s%cresults.md and %s\n",
+                    o->resume, o->resume, G_DIR_SEPARATOR, done);
+          return EXIT_OK;
+        }
       return run_bilevel (o, experiment, o->resume, TRUE);
     }
 
+  gboolean created = !o->output;
   dir = o->output ? g_strdup (o->output) : make_default_output (path, &error);
-  if (!dir || (o->output && !make_run_dir (dir, &error)))
+  if (!dir || (o->output && !make_run_dir (dir, &created, &error)))
     {
       fprintf (stderr, "derl-run: %s\n", error->message);
       return error->code == DERL_RUN_ERROR_EXISTS ? EXIT_BAD_INPUT : EXIT_RUNTIME;
@@ -682,7 +724,10 @@ run (const Options *o, const char *path)
           fprintf (stderr, "derl-run: %s\n", error->message);
           return EXIT_RUNTIME;
         }
-      return run_bilevel (o, experiment, dir, FALSE);
+      int status = run_bilevel (o, experiment, dir, FALSE);
+      if (status == EXIT_BAD_INPUT)
+        forget_run_dir (dir, created);
+      return status;
     }
   if (!g_file_set_contents (resolved_path, resolved, -1, &error)
       || !(metrics = derl_metrics_open (metrics_path, &error)))
@@ -692,7 +737,7 @@ run (const Options *o, const char *path)
     }
   if (strcmp (derl_params_get_string (derl_experiment_get_params (experiment, "experiment"), "mode"), "train") == 0)
     return run_train (o, experiment, metrics, dir, summary_path);
-  return run_evaluate (o, experiment, metrics, dir, summary_path);
+  return run_evaluate (o, experiment, policy, metrics, dir, summary_path);
 }
 
 int
@@ -728,6 +773,12 @@ main (int argc, char **argv)
           return EXIT_BAD_INPUT;
         }
       g_autofree char *resolved = g_build_filename (o.resume, "experiment.ini", NULL);
+      if (!g_file_test (o.resume, G_FILE_TEST_IS_DIR))
+        {
+          fprintf (stderr, "derl-run: --resume %s: not a run directory\n", o.resume);
+          options_clear (&o);
+          return EXIT_BAD_INPUT;
+        }
       status = run (&o, resolved);
       options_clear (&o);
       return status;

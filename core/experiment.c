@@ -175,6 +175,7 @@ derl_experiment_get_core_specs (const char *group)
 
 struct _DerlExperiment {
   char *label;
+  char *source;    /* a resolved experiment's: the file it was resolved from, else NULL */
   guint mode;      /* MODE_EVALUATE, MODE_TRAIN or MODE_BILEVEL */
   gboolean present[G_N_ELEMENTS (groups)];
   DerlParams *params[G_N_ELEMENTS (groups)];
@@ -200,6 +201,7 @@ derl_experiment_free (DerlExperiment *experiment)
   for (guint i = 0; i < experiment->n_baselines; i++)
     derl_formula_free (experiment->baselines[i]);
   g_free (experiment->label);
+  g_free (experiment->source);
   g_free (experiment);
 }
 
@@ -286,7 +288,10 @@ origin (Loader *l, const char *group, const char *key)
 {
   g_autofree char *id = g_strdup_printf ("%s.%s", group, key);
   const char *set = g_hash_table_lookup (l->overridden, id);
-  return set ? g_strdup_printf ("--set %s", set) : g_strdup (l->label);
+  if (!set)
+    return g_strdup (l->label);
+  g_autofree char *quoted = _derl_quote (set, -1);
+  return g_strdup_printf ("--set %s", quoted);
 }
 
 static gboolean
@@ -320,6 +325,86 @@ check_text (Loader *l, const char *data, gsize length)
   return TRUE;
 }
 
+/* What GKeyFile would take silently: a key given twice in a group (the
+ * last would win, across repeated [group] lines too) and key[locale]
+ * lines (never validated).  Refused, naming the lines.  Lines GKeyFile
+ * cannot parse are left to it. */
+static gboolean
+check_keys (Loader *l, const char *data, gsize length)
+{
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL); /* "group\nkey" -> line */
+  g_autofree char *group = NULL;
+  guint errors = l->errors->len;
+  const char *p = data, *end = data + length;
+
+  for (guint line = 1; p < end; line++)
+    {
+      const char *nl = memchr (p, '\n', (gsize) (end - p));
+      const char *stop = nl ? nl : end;
+      const char *a = p;
+      p = nl ? nl + 1 : end;
+      while (a < stop && g_ascii_isspace (*a))
+        a++;
+      const char *b = stop;
+      while (b > a && g_ascii_isspace (b[-1]))
+        b--;
+      if (a == b || *a == '#')
+        continue;
+      g_autofree char *text = _derl_quote (a, b - a);
+      if (*a == '[')
+        {
+          const char *close = b[-1] == ']' ? b - 1 : NULL;
+          g_free (group);
+          group = close && close > a + 1 && !memchr (a + 1, ']', (gsize) (close - a - 1))
+                    ? g_strndup (a + 1, (gsize) (close - a - 1)) : NULL;
+          if (!group)
+            {
+              add_error (l, DERL_EXPERIMENT_ERROR_PARSE, "%s:%u: not a valid experiment file: '%s' is not a group line ([NAME])", l->label,
+                         line, text);
+              break;
+            }
+          continue;
+        }
+      const char *eq = memchr (a, '=', (gsize) (b - a));
+      if (!eq || eq == a)
+        {
+          add_error (l, DERL_EXPERIMENT_ERROR_PARSE,
+                     "%s:%u: not a valid experiment file: '%s' is neither a [group], a KEY = VALUE line nor a # comment", l->label, line, text);
+          break;
+        }
+      if (!group)
+        {
+          add_error (l, DERL_EXPERIMENT_ERROR_PARSE, "%s:%u: not a valid experiment file: '%s': a key before any [group]", l->label, line, text);
+          break;
+        }
+      const char *k = eq;
+      while (k > a && g_ascii_isspace (k[-1]))
+        k--;
+      g_autofree char *key = g_strndup (a, (gsize) (k - a));
+      g_autofree char *qkey = _derl_quote (key, -1);
+      g_autofree char *qgroup = _derl_quote (group, -1);
+      if (strchr (key, '['))
+        {
+          add_error (l, DERL_EXPERIMENT_ERROR_PARSE,
+                     "%s:%u: [%s] %s: localized keys (KEY[LOCALE]) are not supported; give the key once, "
+                     "without a locale", l->label, line, qgroup, qkey);
+          continue;
+        }
+      char *id = g_strdup_printf ("%s\n%s", group, key);
+      guint first = GPOINTER_TO_UINT (g_hash_table_lookup (seen, id));
+      if (first)
+        {
+          add_error (l, DERL_EXPERIMENT_ERROR_PARSE,
+                     "%s:%u: [%s] %s: given twice (first at line %u); give each key once", l->label, line, qgroup,
+                     qkey, first);
+          g_free (id);
+        }
+      else
+        g_hash_table_insert (seen, id, GUINT_TO_POINTER (line));
+    }
+  return l->errors->len == errors;
+}
+
 static void
 apply_overrides (Loader *l, const char *const *overrides)
 {
@@ -328,19 +413,28 @@ apply_overrides (Loader *l, const char *const *overrides)
       const char *set = overrides[i];
       const char *eq = strchr (set, '=');
       const char *dot = eq ? memchr (set, '.', (gsize) (eq - set)) : NULL;
+      g_autofree char *quoted = _derl_quote (set, -1);
       if (!eq || !dot || dot == set || dot + 1 == eq)
         {
           add_error (l, DERL_EXPERIMENT_ERROR_PARSE,
-                     "--set %s: expected GROUP.KEY=VALUE, e.g. experiment.seed=3", set);
+                     "--set %s: expected GROUP.KEY=VALUE, e.g. experiment.seed=3", quoted);
           continue;
         }
       g_autofree char *group = g_strndup (set, (gsize) (dot - set));
       g_autofree char *key = g_strndup (dot + 1, (gsize) (eq - dot - 1));
       g_strstrip (group);
       g_strstrip (key);
-      if (!g_utf8_validate (set, -1, NULL) || strpbrk (key, "[]=\n") || strpbrk (group, "[]\n"))
+      if (!g_utf8_validate (group, -1, NULL) || !g_utf8_validate (key, -1, NULL) || strpbrk (key, "[]=\n")
+          || strpbrk (group, "[]\n"))
         {
-          add_error (l, DERL_EXPERIMENT_ERROR_PARSE, "--set %s: not a valid group or key name", set);
+          add_error (l, DERL_EXPERIMENT_ERROR_PARSE, "--set %s: not a valid group or key name", quoted);
+          continue;
+        }
+      if (!g_utf8_validate (eq + 1, -1, NULL) || strchr (eq + 1, '\n'))
+        {
+          g_autofree char *qk = _derl_quote (set, eq - set);
+          add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "--set %s=...: the value is not one line of UTF-8 text",
+                     qk);
           continue;
         }
       g_key_file_set_string (l->keys, group, key, eq + 1);
@@ -452,8 +546,9 @@ resolve_feature (Loader *l, const GroupInfo *g, char **note)
   if (p && !derl_plugin_is_available (p))
     why = g_strdup_printf (" (plugin %s is unavailable: %s)", derl_plugin_get_path (p),
                            derl_plugin_get_error (p)->message);
+  g_autofree char *quoted = _derl_quote (name, -1);
   add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_FEATURE,
-             "%s: [%s] name: no %s named '%s'%s (available: %s)%s", where, g->name, kind, name,
+             "%s: [%s] name: no %s named '%s'%s (available: %s)%s", where, g->name, kind, quoted,
              hint, available, why ? why : "");
   return NULL;
 }
@@ -470,26 +565,26 @@ load_group_keys (Loader *l, const GroupInfo *g, const DerlFeature *feature, Derl
 
   for (guint i = 0; keys && keys[i]; i++)
     {
-      const char *key = keys[i];
-      g_autofree char *where = origin (l, g->name, key);
+      g_autofree char *key = _derl_quote (keys[i], -1);
+      g_autofree char *where = origin (l, g->name, keys[i]);
       g_autoptr (GError) err = NULL;
 
-      if (feature && strcmp (key, "name") == 0)
+      if (feature && strcmp (keys[i], "name") == 0)
         continue;
-      if (!derl_param_specs_find (specs, key))
+      if (!derl_param_specs_find (specs, keys[i]))
         {
           g_autoptr (GPtrArray) names = g_ptr_array_new ();
           for (guint j = 0; specs[j].name; j++)
             g_ptr_array_add (names, (gpointer) specs[j].name);
           if (feature)
             g_ptr_array_add (names, "name");
-          const char *near = _derl_suggest_closest (key, (const char *const *) names->pdata, names->len);
+          const char *near = _derl_suggest_closest (keys[i], (const char *const *) names->pdata, names->len);
           g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
           add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_KEY, "%s: [%s] %s: unknown key%s%s", where,
                      g->name, key, owner, hint);
           continue;
         }
-      g_autofree char *value = g_key_file_get_string (l->keys, g->name, key, &err);
+      g_autofree char *value = g_key_file_get_string (l->keys, g->name, keys[i], &err);
       /* GKeyFile returns the value *and* an error for a bad escape. */
       if (!value || err)
         {
@@ -497,8 +592,9 @@ load_group_keys (Loader *l, const GroupInfo *g, const DerlFeature *feature, Derl
                      err->message);
           continue;
         }
-      if (!derl_params_set (params, key, value, &err))
-        add_error (l, err->code, "%s: [%s] %s = %s: %s", where, g->name, key, value, err->message);
+      g_autofree char *quoted = _derl_quote (value, -1);
+      if (!derl_params_set (params, keys[i], value, &err))
+        add_error (l, err->code, "%s: [%s] %s = %s: %s", where, g->name, key, quoted, err->message);
     }
 
   for (guint j = 0; specs[j].name; j++)
@@ -534,12 +630,13 @@ load_primitives (Loader *l, DerlExperiment *experiment)
   for (guint i = 0; keys && keys[i]; i++)
     {
       g_autofree char *where = origin (l, "primitives", keys[i]);
+      g_autofree char *key = _derl_quote (keys[i], -1);
       guint n = variable_index (keys[i]);
       if (n == 0)
         {
           add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_KEY,
                      "%s: [primitives] %s: not a formula variable (expected g1, g2, ... up to g%d, each naming "
-                     "a primitive)", where, keys[i], DERL_EXPERIMENT_MAX_PRIMITIVES);
+                     "a primitive)", where, key, DERL_EXPERIMENT_MAX_PRIMITIVES);
           complete = FALSE;
           continue;
         }
@@ -551,9 +648,10 @@ load_primitives (Loader *l, DerlExperiment *experiment)
         {
           g_autofree char *near = name ? derl_registry_suggest (l->registry, DERL_FEATURE_PRIMITIVE, name) : NULL;
           g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
+          g_autofree char *quoted = _derl_quote (name ? name : "", -1);
           add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_FEATURE,
-                     "%s: [primitives] %s = %s: no primitive named '%s'%s (available: %s)", where, keys[i],
-                     name ? name : "", name ? name : "", hint, available);
+                     "%s: [primitives] %s = %s: no primitive named '%s'%s (available: %s)", where, key, quoted,
+                     quoted, hint, available);
           complete = FALSE;
           continue;
         }
@@ -598,7 +696,8 @@ load_formula (Loader *l, DerlExperiment *experiment)
     g_clear_pointer (&formula, derl_formula_free);
   if (!formula)
     {
-      add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [reward] formula = %s: %s%s", where, text,
+      g_autofree char *quoted = _derl_quote (text, -1);
+      add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [reward] formula = %s: %s%s", where, quoted,
                  err->message,
                  experiment->n_prims ? "" : " (bind the variables in [primitives], e.g. g1 = success)");
       return;
@@ -657,9 +756,10 @@ check_split_name (Loader *l, DerlExperiment *experiment, DerlEnv *env, const cha
   const char *near = _derl_suggest_closest (split, (const char *const *) arr->pdata, arr->len);
   g_autofree char *where = origin (l, group, key);
   g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
+  g_autofree char *quoted = _derl_quote (split, -1);
   add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
              "%s: [%s] %s = %s: env '%s' has no such split (expected one of: %s)%s", where, group, key,
-             split, derl_feature_get_name (derl_experiment_get_feature (experiment, DERL_FEATURE_ENV)),
+             quoted, derl_feature_get_name (derl_experiment_get_feature (experiment, DERL_FEATURE_ENV)),
              names->str, hint);
 }
 
@@ -768,12 +868,34 @@ load_baselines (Loader *l, DerlExperiment *experiment)
         g_clear_pointer (&f, derl_formula_free);
       if (!f)
         {
-          add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [evaluate] baselines = %s: %s", where, texts[i],
+          g_autofree char *quoted = _derl_quote (texts[i], -1);
+          add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [evaluate] baselines = %s: %s", where, quoted,
                      err->message);
           continue;
         }
       experiment->baselines[experiment->n_baselines++] = f;
     }
+}
+
+/* [meta] cold_start: a readable text file within the limits, checked
+ * before any run directory is made. */
+static void
+check_cold_start (Loader *l, DerlExperiment *experiment)
+{
+  const char *path = derl_params_get_string (derl_experiment_get_params (experiment, "meta"), "cold_start");
+  g_autofree char *data = NULL;
+  g_autoptr (GError) err = NULL;
+  gsize length = 0;
+
+  if (!path || !*path)
+    return;
+  g_autofree char *where = origin (l, "meta", "cold_start");
+  g_autofree char *quoted = _derl_quote (path, -1);
+  if (!_derl_file_read (path, DERL_EXPERIMENT_MAX_SIZE, "file of cold-start formulas", &data, &length, &err))
+    add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [meta] cold_start: %s", where, err->message);
+  else if (memchr (data, '\0', length) || !g_utf8_validate (data, (gssize) length, NULL))
+    add_error (l, DERL_EXPERIMENT_ERROR_INVALID_VALUE, "%s: [meta] cold_start: %s: not a UTF-8 text file", where,
+               quoted);
 }
 
 /* The bilevel modes: what they search over and with what. */
@@ -822,6 +944,8 @@ check_bilevel (Loader *l, DerlExperiment *experiment)
           break;
         }
     }
+  if (strcmp (mode, "random") != 0)
+    check_cold_start (l, experiment);
   if (strcmp (mode, "random") != 0)
     {
       experiment->meta_optimizer = derl_registry_find (l->registry, DERL_FEATURE_OPTIMIZER, "grpo");
@@ -898,8 +1022,9 @@ validate (Loader *l)
         const char *near = _derl_suggest_closest (present[i], group_names, G_N_ELEMENTS (groups));
         g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
         g_autofree char *all = g_strjoinv (", ", (char **) group_names);
+        g_autofree char *quoted = _derl_quote (present[i], -1);
         add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_GROUP, "%s: [%s]: unknown group%s (groups: %s)",
-                   l->label, present[i], hint, all);
+                   l->label, quoted, hint, all);
       }
 
   /* [experiment] first: its mode says which other groups are used.  A
@@ -953,6 +1078,19 @@ loader_clear (Loader *l)
   g_ptr_array_unref (l->errors);
 }
 
+/* The file a resolved experiment (derl_experiment_to_data()) was resolved
+ * from, so that resolving it again (on --resume) gives the same text. */
+static char *
+resolved_from (const char *data, gsize length)
+{
+  static const char prefix[] = "# Resolved by derl ";
+  const char *nl = memchr (data, '\n', length);
+  g_autofree char *line = g_strndup (data, nl ? (gsize) (nl - data) : length);
+  const char *from = g_str_has_prefix (line, prefix) ? strstr (line, " from ") : NULL;
+  const char *end = from ? g_strrstr (from, ": every key with its value,") : NULL;
+  return end ? g_strndup (from + 6, (gsize) (end - from - 6)) : NULL;
+}
+
 DerlExperiment *
 derl_experiment_load_data (DerlRegistry *registry, const char *data, gsize length, const char *label,
                            const char *const *overrides, GError **error)
@@ -965,7 +1103,7 @@ derl_experiment_load_data (DerlRegistry *registry, const char *data, gsize lengt
 
   g_return_val_if_fail (registry != NULL && data != NULL && label != NULL, NULL);
 
-  if (check_text (&l, data, length))
+  if (check_text (&l, data, length) && check_keys (&l, data, length))
     {
       if (!g_key_file_load_from_data (l.keys, data, length, G_KEY_FILE_NONE, &parse_error))
         add_error (&l, DERL_EXPERIMENT_ERROR_PARSE, "%s: not a valid experiment file: %s", label,
@@ -975,6 +1113,8 @@ derl_experiment_load_data (DerlRegistry *registry, const char *data, gsize lengt
           apply_overrides (&l, overrides);
           if (l.errors->len == 0)
             experiment = validate (&l);
+          if (experiment)
+            experiment->source = resolved_from (data, length);
         }
     }
 
@@ -999,25 +1139,9 @@ derl_experiment_load (DerlRegistry *registry, const char *path, const char *cons
 
   g_return_val_if_fail (registry != NULL && path != NULL, NULL);
 
-  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+  if (!_derl_file_read (path, DERL_EXPERIMENT_MAX_SIZE, "experiment file", &data, &length, &err))
     {
-      g_set_error (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_READ,
-                   "%s: is a directory, not an experiment file", path);
-      return NULL;
-    }
-  /* Check the size before reading, so a huge file is refused without
-   * loading it. */
-  GStatBuf st;
-  if (g_stat (path, &st) == 0 && st.st_size > DERL_EXPERIMENT_MAX_SIZE)
-    {
-      g_set_error (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_READ,
-                   "%s: too large for an experiment file (%lld bytes; at most %d)", path,
-                   (long long) st.st_size, DERL_EXPERIMENT_MAX_SIZE);
-      return NULL;
-    }
-  if (!g_file_get_contents (path, &data, &length, &err))
-    {
-      g_set_error (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_READ, "%s", err->message);
+      g_set_error_literal (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_READ, err->message);
       return NULL;
     }
   return derl_experiment_load_data (registry, data, length, path, overrides, error);
@@ -1041,14 +1165,29 @@ write_group (GKeyFile *out, const char *group, const DerlFeature *feature, const
     }
 }
 
+static char *
+to_data (const DerlExperiment *experiment, const char *source, gsize *length);
+
 char *
 derl_experiment_to_data (const DerlExperiment *experiment, gsize *length)
+{
+  return to_data (experiment, experiment->label, length);
+}
+
+char *
+_derl_experiment_to_data_first (const DerlExperiment *experiment)
+{
+  return to_data (experiment, experiment->source ? experiment->source : experiment->label, NULL);
+}
+
+static char *
+to_data (const DerlExperiment *experiment, const char *source, gsize *length)
 {
   g_autoptr (GKeyFile) out = g_key_file_new ();
   g_autofree char *header = g_strdup_printf (" Resolved by derl %s from %s: every key with its value,"
                                              " defaults included.\n Run it again as it is with"
                                              " derl-run; see derl-experiment(5).",
-                                             DERL_VERSION_STRING, experiment->label);
+                                             DERL_VERSION_STRING, source);
 
   for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
     if (experiment->params[i])

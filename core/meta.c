@@ -228,11 +228,8 @@ read_cold_start (DerlMeta *m, const char *path, GArray *obs, GArray *mask, GArra
   g_autofree char *text = NULL;
   g_autoptr (GError) err = NULL;
 
-  if (!g_file_get_contents (path, &text, NULL, &err))
-    {
-      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_IO, "cold-start formulas: %s", err->message);
-      return FALSE;
-    }
+  if (!_derl_file_read (path, DERL_EXPERIMENT_MAX_SIZE, "file of cold-start formulas", &text, NULL, error))
+    return FALSE;
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   *n_formulas = *n_skipped = 0;
   for (guint ln = 0; lines[ln]; ln++)
@@ -250,8 +247,9 @@ read_cold_start (DerlMeta *m, const char *path, GArray *obs, GArray *mask, GArra
               (*n_skipped)++;
               continue;
             }
-          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
-                       "%s:%u: '%.16s' at column %d is not a token of the formula grammar", path, ln + 1, bad,
+          g_autofree char *quoted = _derl_quote (bad, MIN (strlen (bad), 16));
+          g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_BAD_FILE,
+                       "%s:%u: '%s' at column %d is not a token of the formula grammar", path, ln + 1, quoted,
                        (int) (bad - lines[ln]) + 1);
           return FALSE;
         }
@@ -268,7 +266,7 @@ read_cold_start (DerlMeta *m, const char *path, GArray *obs, GArray *mask, GArra
           derl_formula_grammar_mask (m->grammar, &s, mk);
           if (!derl_formula_grammar_push (m->grammar, &s, tok, &err))
             {
-              g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED, "%s:%u: token %u ('%s'): %s", path, ln + 1,
+              g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_BAD_FILE, "%s:%u: token %u ('%s'): %s", path, ln + 1,
                            t + 1, derl_formula_grammar_token_text (m->grammar, tok), err->message);
               return FALSE;
             }
@@ -281,7 +279,7 @@ read_cold_start (DerlMeta *m, const char *path, GArray *obs, GArray *mask, GArra
     }
   if (*n_formulas == 0)
     {
-      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_FAILED,
+      g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_BAD_FILE,
                    "%s: no cold-start formula over g1..g%u (%u lines name other variables)", path, m->n_vars,
                    *n_skipped);
       return FALSE;
@@ -512,5 +510,12 @@ _derl_meta_load (DerlMeta *m, const char *path, GError **error)
   g_autoptr (DerlPolicy) saved = derl_policy_load (_derl_policy_get_backend (m->policy), path, 1, NULL, error);
   if (!saved)
     return FALSE;
-  return _derl_policy_copy_state (m->policy, saved, error);
+  if (!_derl_policy_copy_state (m->policy, saved, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      if (error && *error)
+        (*error)->code = DERL_RUN_ERROR_BAD_FILE;
+      return FALSE;
+    }
+  return TRUE;
 }

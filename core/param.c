@@ -137,6 +137,7 @@ parse_value (const DerlParamSpec *spec, const char *raw, DerlParamValue *out, GE
 {
   g_autofree char *text = g_strstrip (g_strdup (raw));
   g_autofree char *expected = derl_param_spec_describe (spec);
+  g_autofree char *quoted = _derl_quote (text, -1); /* the value as messages show it */
 
   if (!g_utf8_validate (text, -1, NULL))
     {
@@ -153,14 +154,14 @@ parse_value (const DerlParamSpec *spec, const char *raw, DerlParamValue *out, GE
         if (!g_ascii_string_to_signed (text, 10, G_MININT64, G_MAXINT64, &v, NULL))
           {
             g_set_error (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
-                         "'%s' is not an integer (expected %s)", text, expected);
+                         "'%s' is not an integer (expected %s)", quoted, expected);
             return FALSE;
           }
         if (((spec->flags & DERL_PARAM_HAS_MIN) && (double) v < spec->min)
             || ((spec->flags & DERL_PARAM_HAS_MAX) && (double) v > spec->max))
           {
             g_set_error (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
-                         "%s is out of range (expected %s)", text, expected);
+                         "%s is out of range (expected %s)", quoted, expected);
             return FALSE;
           }
         out->i = v;
@@ -174,14 +175,14 @@ parse_value (const DerlParamSpec *spec, const char *raw, DerlParamValue *out, GE
         if (!*text || *end != '\0' || !isfinite (v))
           {
             g_set_error (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
-                         "'%s' is not a finite number (expected %s)", text, expected);
+                         "'%s' is not a finite number (expected %s)", quoted, expected);
             return FALSE;
           }
         if (((spec->flags & DERL_PARAM_HAS_MIN) && v < spec->min)
             || ((spec->flags & DERL_PARAM_HAS_MAX) && v > spec->max))
           {
             g_set_error (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
-                         "%s is out of range (expected %s)", text, expected);
+                         "%s is out of range (expected %s)", quoted, expected);
             return FALSE;
           }
         out->d = v;
@@ -198,7 +199,7 @@ parse_value (const DerlParamSpec *spec, const char *raw, DerlParamValue *out, GE
       else
         {
           g_set_error (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
-                       "'%s' is not a boolean (expected %s)", text, expected);
+                       "'%s' is not a boolean (expected %s)", quoted, expected);
           return FALSE;
         }
       out->text = g_strdup (out->b ? "true" : "false");
@@ -217,7 +218,7 @@ parse_value (const DerlParamSpec *spec, const char *raw, DerlParamValue *out, GE
       {
         g_autofree char *hint = error_with_suggestion (text, spec->choices);
         g_set_error (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
-                     "'%s' is not a valid choice (expected %s)%s", text, expected, hint);
+                     "'%s' is not a valid choice (expected %s)%s", quoted, expected, hint);
       }
       return FALSE;
     case DERL_PARAM_LIST:
@@ -232,8 +233,9 @@ parse_value (const DerlParamSpec *spec, const char *raw, DerlParamValue *out, GE
             if (spec->choices && !g_strv_contains (spec->choices, w))
               {
                 g_autofree char *hint = error_with_suggestion (w, spec->choices);
+                g_autofree char *wq = _derl_quote (w, -1);
                 g_set_error (error, DERL_EXPERIMENT_ERROR, DERL_EXPERIMENT_ERROR_INVALID_VALUE,
-                             "'%s' is not a valid choice (expected %s)%s", w, expected, hint);
+                             "'%s' is not a valid choice (expected %s)%s", wq, expected, hint);
                 g_ptr_array_free (words, TRUE);
                 return FALSE;
               }

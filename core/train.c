@@ -700,7 +700,7 @@ _derl_train (const DerlExperiment *experiment, const DerlTrainOptions *options, 
     goto out;
   if (checkpoint)
     {
-      g_autofree char *text = derl_experiment_to_data (experiment, NULL);
+      g_autofree char *text = _derl_experiment_to_data_first (experiment);
       if (!derl_policy_save (t.policy, checkpoint, text, error))
         goto out;
     }

@@ -396,6 +396,30 @@ copy_file (const char *from_dir, const char *from, const char *to_dir, const cha
   g_free (dst);
 }
 
+/* Records in @dir/state.json the checksum of @dir/pop.ckpt as it is now:
+ * a run directory whose population was replaced on purpose. */
+static void
+record_population (const char *dir)
+{
+  char *state = g_build_filename (dir, "state.json", NULL), *pop = g_build_filename (dir, "pop.ckpt", NULL);
+  char *data = NULL;
+  gsize n = 0;
+  JsonParser *parser = json_parser_new ();
+  ck_assert (json_parser_load_from_file (parser, state, NULL));
+  ck_assert (g_file_get_contents (pop, &data, &n, NULL));
+  char *sha = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, n);
+  json_object_set_string_member (json_node_get_object (json_parser_get_root (parser)), "pop_sha256", sha);
+  JsonGenerator *gen = json_generator_new ();
+  json_generator_set_root (gen, json_parser_get_root (parser));
+  ck_assert (json_generator_to_file (gen, state, NULL));
+  g_object_unref (gen);
+  g_object_unref (parser);
+  g_free (sha);
+  g_free (data);
+  g_free (state);
+  g_free (pop);
+}
+
 /* Writes to @to_dir/@to the policy of @from_dir/@from with every
  * parameter moved by 0.05: another policy of the same shape. */
 static void
@@ -466,6 +490,7 @@ START_TEST (test_derl_pop_final_continues)
           /* the same population, and another policy of the same shape */
           copy_file (a, "pop.ckpt", b, "pop.ckpt");
           write_other_policy (a, "pop.ckpt", c, "pop.ckpt");
+          record_population (c);
         }
       else
         {
@@ -496,8 +521,8 @@ START_TEST (test_derl_pop_final_continues)
           g_unlink (pop);
           copy_file (a, "state.json", c, "state.json");
           ck_assert (!derl_bilevel_run (e, c, TRUE, 1, NULL, NULL, NULL, &sd, &error));
-          ck_assert_msg (strstr (error->message, "the final stage starts from the population's policy: ")
-                         && strstr (error->message, "pop.ckpt"), "%s", error->message);
+          ck_assert_msg (strstr (error->message, "cannot resume: ") && strstr (error->message, "pop.ckpt")
+                         && error->code == DERL_RUN_ERROR_BAD_FILE, "%s", error->message);
           g_error_free (error);
           derl_bilevel_summary_clear (&sd);
           g_free (pop);
@@ -618,7 +643,6 @@ END_TEST
 START_TEST (test_bad_cold_start)
 {
   const char *cases[][2] = {
-    { NULL, "cold-start formulas: " },
     { "g1 + 0.5 * g2\ng1 + 0.3 * g2\n", "cold.txt:2: '0.3 * g2' at column 6 is not a token of the formula grammar" },
     { "g1 +\n", "cold.txt:1: token 3 ('END'): " },
     { "g1 / (g2 - g2)\n", "cold.txt:1: token 7 (')'): " },
@@ -650,6 +674,95 @@ START_TEST (test_bad_cold_start)
       g_free (text);
       g_free (path);
     }
+  /* A file that is missing, a directory or too large is refused with the
+   * experiment, before any run directory: exit 2 and nothing to clean. */
+  char *missing = g_build_filename (tmpdir, "none.txt", NULL), *big = g_build_filename (tmpdir, "big.txt", NULL);
+  char *huge = g_strnfill (DERL_EXPERIMENT_MAX_SIZE + 1, '#');
+  ck_assert (g_file_set_contents (big, huge, -1, NULL));
+  const char *refused[][2] = { { missing, "none.txt: cannot read the file of cold-start formulas" },
+                               { tmpdir, "is a directory, not a file of cold-start formulas" },
+                               { big, "big.txt: too large for a file of cold-start formulas" } };
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      char *text = g_strdup_printf ("[experiment]\nmode = derl\n[meta]\ncold_start = %s\n[primitives]\n"
+                                    "g1 = success\n[env]\nname = household\n[optimizer]\nname = grpo\n", refused[i][0]);
+      GError *error = NULL;
+      ck_assert (!derl_experiment_load_data (registry, text, strlen (text), "t.ini", NULL, &error));
+      ck_assert_msg (strstr (error->message, "t.ini: [meta] cold_start: ") && strstr (error->message, refused[i][1]),
+                     "expected '%s' in: %s", refused[i][1], error->message);
+      g_error_free (error);
+      g_free (text);
+    }
+  g_free (missing);
+  g_free (big);
+  g_free (huge);
+}
+END_TEST
+
+/* --resume refuses a run directory whose logs do not hold the outer steps
+ * state.json says are done, before anything in it changes. */
+START_TEST (test_resume_damaged)
+{
+  DerlExperiment *e = load ("[experiment]\nmode = derl\nseed = 4\n[meta]\nouter_steps = 2\ngroup_size = 2\n"
+                            "final_candidates = 1\nfinal_runs = 1\n[train]\ntotal_steps = 200\neval_episodes = 4\n"
+                            "[primitives]\ng1 = success\ng2 = early\n[env]\nname = household\n"
+                            "[optimizer]\nname = grpo\nn_groups = 2\ngroup_size = 2\n");
+  char *whole = run_dir ("whole");
+  DerlBilevelSummary s;
+  run (e, whole, FALSE, 1, NULL, &s);
+  derl_bilevel_summary_clear (&s);
+  const char *files[] = { "formulas.jsonl", "metrics.jsonl", "state.json", "meta.ckpt" };
+  /* formulas.jsonl: missing, empty, its last record dropped, one repeated */
+  const char *cases[][2] = { { NULL, "formulas.jsonl: cannot resume: 0 formula records of the 2 completed outer "
+                                     "steps, 4 expected" },
+                             { "", "formulas.jsonl: cannot resume: 0 formula records" },
+                             { "-1", "formulas.jsonl: cannot resume: 3 formula records" },
+                             { "+1", "formulas.jsonl: cannot resume: line 5 repeats outer step 2" } };
+  char *text = NULL;
+  gsize n = 0;
+  char *fpath = g_build_filename (whole, "formulas.jsonl", NULL);
+  ck_assert (g_file_get_contents (fpath, &text, &n, NULL));
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      char *name = g_strdup_printf ("damaged%u", i);
+      char *dir = run_dir (name);
+      for (guint k = 0; k < G_N_ELEMENTS (files); k++)
+        copy_file (whole, files[k], dir, files[k]);
+      char *path = g_build_filename (dir, "formulas.jsonl", NULL);
+      char *last = g_strrstr_len (text, (gssize) n - 1, "\n") + 1;
+      if (!cases[i][0])
+        g_unlink (path);
+      else if (strcmp (cases[i][0], "-1") == 0)
+        ck_assert (g_file_set_contents (path, text, last - text, NULL));
+      else if (strcmp (cases[i][0], "+1") == 0)
+        {
+          char *more = g_strconcat (text, last, NULL);
+          ck_assert (g_file_set_contents (path, more, -1, NULL));
+          g_free (more);
+        }
+      else
+        ck_assert (g_file_set_contents (path, cases[i][0], -1, NULL));
+      char *before = NULL, *after = NULL;
+      g_file_get_contents (path, &before, NULL, NULL);
+      GError *error = NULL;
+      ck_assert (!derl_bilevel_run (e, dir, TRUE, 1, NULL, NULL, NULL, &s, &error));
+      ck_assert_msg (error->code == DERL_RUN_ERROR_BAD_FILE && strstr (error->message, cases[i][1]),
+                     "case %u: expected '%s' in: %s", i, cases[i][1], error->message);
+      g_file_get_contents (path, &after, NULL, NULL);
+      ck_assert_str_eq (before ? before : "(none)", after ? after : "(none)");
+      ck_assert (files_equal (whole, dir, "metrics.jsonl"));
+      g_error_free (error);
+      derl_bilevel_summary_clear (&s);
+      g_free (before);
+      g_free (after);
+      g_free (path);
+      g_free (dir);
+      g_free (name);
+    }
+  g_free (fpath);
+  g_free (text);
+  g_free (whole);
+  derl_experiment_free (e);
 }
 END_TEST
 
@@ -681,6 +794,7 @@ bilevel_suite (void)
   tc = bilevel_case (s, "refused");
   tcase_add_test (tc, test_bad_experiments);
   tcase_add_test (tc, test_bad_cold_start);
+  tcase_add_test (tc, test_resume_damaged);
   return s;
 }
 

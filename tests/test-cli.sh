@@ -172,4 +172,59 @@ cmp -s "$T/whole/meta.ckpt" "$T/killed/meta.ckpt" && ok || fail "resumed meta.ck
 expect 2 "--resume with an experiment" -- "$RUN" --resume "$T/killed" "$QUICK"
 expect 2 "--resume of an evaluate run" -- "$RUN" --resume "$T/avg"
 
+# -- --resume refuses a damaged run directory (exit 2, naming the file) and
+# changes nothing in it; it says a finished run is complete (exit 0)
+expect 0 "--resume of a finished run" -- "$RUN" --resume "$T/whole"
+contains "$T/out" "the run is complete" "--resume of a finished run says so"
+contains "$T/out" "$T/whole/results.md" "--resume of a finished run names the results"
+damaged () { # NAME: a copy of the finished run, as if stopped before summary.json
+  rm -rf "$T/$1"; cp -rp "$T/whole" "$T/$1"; rm -f "$T/$1/summary.json"
+}
+unchanged () { # NAME WHAT
+  if (cd "$T/$1" && cksum * | sort) >"$T/after" && [ "$(cat "$T/before")" = "$(cat "$T/after")" ]; then ok
+  else fail "$2 changed the run directory"; diff "$T/before" "$T/after" | head -5; fi
+}
+refused_resume () { # NAME NEEDLE WHAT
+  (cd "$T/$1" && cksum * | sort) >"$T/before"
+  expect 2 "$3" -- "$RUN" -q --resume "$T/$1"
+  contains "$T/err" "$2" "$3"
+  unchanged "$1" "$3"
+}
+damaged nof; rm "$T/nof/formulas.jsonl"
+refused_resume nof "nof/formulas.jsonl: cannot resume: 0 formula records of the 4 completed outer steps, 8 expected" \
+  "--resume, formulas.jsonl missing"
+damaged emptyf; : >"$T/emptyf/formulas.jsonl"
+refused_resume emptyf "emptyf/formulas.jsonl: cannot resume: 0 formula records" "--resume, formulas.jsonl empty"
+damaged lastf; sed -i '$d' "$T/lastf/formulas.jsonl"
+refused_resume lastf "lastf/formulas.jsonl: cannot resume: 7 formula records" "--resume, the last record dropped"
+damaged dupf; tail -1 "$T/dupf/formulas.jsonl" >>"$T/dupf/formulas.jsonl"
+refused_resume dupf "dupf/formulas.jsonl: cannot resume: line 9 repeats outer step 4" "--resume, a record twice"
+damaged nom; grep -v '"event":"outer"' "$T/whole/metrics.jsonl" >"$T/nom/metrics.jsonl"
+refused_resume nom "nom/metrics.jsonl: cannot resume: 0 outer events" "--resume, metrics.jsonl without its steps"
+damaged badstate; printf '{"mode":"derl","outer_steps_done":"4"}\n' >"$T/badstate/state.json"
+refused_resume badstate "badstate/state.json: cannot resume: not the state of a derl run" "--resume, state.json damaged"
+damaged badmeta; printf 'DERLCKPT' >"$T/badmeta/meta.ckpt"
+refused_resume badmeta "badmeta/meta.ckpt: cannot resume" "--resume, meta.ckpt damaged"
+damaged nometa; rm "$T/nometa/meta.ckpt"
+refused_resume nometa "cannot resume: $T/nometa/meta.ckpt: cannot read the policy checkpoint" "--resume, meta.ckpt missing"
+expect 2 "--resume of no directory" -- "$RUN" --resume "$T/none"
+contains "$T/err" "$T/none: not a run directory" "--resume of no directory"
+
+# -- what an experiment names is checked before its run directory is made
+expect 2 "cold_start missing" -- "$RUN" -q -o "$T/late" --set meta.cold_start="$T/none.txt" \
+  "$top_srcdir/data/experiments/household-derl.ini"
+contains "$T/err" "[meta] cold_start: $T/none.txt: cannot read the file of cold-start formulas" "cold_start missing"
+[ ! -e "$T/late" ] && ok || fail "a missing cold_start left a run directory"
+expect 2 "cold_start a directory" -- "$RUN" -q -o "$T/late" --set meta.cold_start="$T" \
+  "$top_srcdir/data/experiments/household-derl.ini"
+[ ! -e "$T/late" ] && ok || fail "cold_start naming a directory left a run directory"
+printf 'g1 + 0.123456 * g2\n' >"$T/cold.txt"
+expect 2 "cold_start not formulas of the grammar" -- "$RUN" -q -o "$T/late" --set meta.cold_start="$T/cold.txt" \
+  "$top_srcdir/data/experiments/household-derl.ini"
+contains "$T/err" "cold.txt:1: '0.123456 * g2' at column 6 is not a token of the formula grammar" "cold_start grammar"
+[ ! -e "$T/late" ] && ok || fail "a cold_start found bad when the run started left a run directory"
+expect 2 "[evaluate] policy missing" -- "$RUN" -q -o "$T/late" --set evaluate.policy="$T/none.ckpt" "$QUICK"
+contains "$T/err" "$T/none.ckpt: cannot read the policy checkpoint" "[evaluate] policy missing"
+[ ! -e "$T/late" ] && ok || fail "a missing [evaluate] policy left a run directory"
+
 finish

@@ -250,7 +250,7 @@ END_TEST
 START_TEST (test_not_a_key_file)
 {
   assert_fails ("this is not an ini file\n", NULL, DERL_EXPERIMENT_ERROR_PARSE,
-                "exp.ini: not a valid experiment file", NULL);
+                "exp.ini:1: not a valid experiment file: 'this is not an ini file' is neither", NULL);
   assert_fails ("[env\nname = cartpole\n", NULL, DERL_EXPERIMENT_ERROR_PARSE, "not a valid experiment file", NULL);
   GError *error = NULL;
   ck_assert_ptr_null (derl_experiment_load_data (registry, "[env]\0name=x", 12, "bin.ini", NULL, &error));

@@ -71,4 +71,64 @@ formula 'g1 ; rm -rf /' "shell text"
 printf '[experiment]\nmode = train\n[env]\nname = household\n[primitives]\ng1 = succ\033ess\ng2 = ../../x\n' >"$T/prim.ini"
 refused "$T/prim.ini" "control bytes and paths as primitive names"
 
+# Files that are not regular: read within the limit, never without end;
+# a FIFO without a writer reads as empty at once.
+TIMEOUT=$(command -v timeout >/dev/null 2>&1 && echo "timeout 60" || echo "")
+bounded () { # DESCRIPTION NEEDLE -- COMMAND...: exit 2 (not a timeout), the message holding NEEDLE
+  what=$1 needle=$2; shift 3
+  $TIMEOUT "$@" >"$T/out" 2>"$T/err" </dev/null; got=$?
+  if [ "$got" -ne 2 ]; then failed=$((failed + 1)); echo "FAIL: $what: exit $got, expected 2"; sed 's/^/  | /' "$T/err"
+  elif ! grep -qF -- "$needle" "$T/err"; then
+    failed=$((failed + 1)); echo "FAIL: $what: '$needle' not in the message"; sed 's/^/  | /' "$T/err"
+  else passed=$((passed + 1)); fi
+}
+bounded "--validate /dev/zero" "/dev/zero: is a device, not an experiment file" -- "$RUN" --validate /dev/zero
+head -c 3000000 /dev/zero | tr '\0' '#' >"$T/big-comments"
+bounded "an experiment from a pipe" "too large for an experiment file" -- \
+  sh -c "cat '$T/big-comments' | '$RUN' --validate /dev/stdin"
+if mkfifo "$T/fifo" 2>/dev/null; then
+  bounded "a FIFO without a writer" "missing required key" -- "$RUN" --validate "$T/fifo"
+fi
+household_derl () { # EXTRA LINES: a derl experiment
+  printf '[experiment]\nmode = derl\n[env]\nname = household\n[optimizer]\nname = grpo\n[primitives]\ng1 = success\n%s\n' "$1" >"$T/derl.ini"
+}
+household_derl "$(printf '[meta]\ncold_start = /dev/zero')"
+bounded "[meta] cold_start = /dev/zero" "[meta] cold_start: /dev/zero: is a device, not a file of cold-start formulas" -- \
+  "$RUN" --validate "$T/derl.ini"
+household_derl "$(printf '[meta]\ncold_start = /dev/stdin')"
+bounded "[meta] cold_start = a pipe of zeros" "[meta] cold_start: /dev/stdin: too large for a file of cold-start formulas (more than 1048576 bytes)" -- \
+  sh -c "head -c 3000000 /dev/zero | '$RUN' --validate '$T/derl.ini'"
+printf '[experiment]\nmode = evaluate\n[env]\nname = cartpole\n[evaluate]\npolicy = /dev/zero\n' >"$T/eval.ini"
+bounded "[evaluate] policy = /dev/zero" "/dev/zero: is a device, not a policy checkpoint" -- "$RUN" --validate "$T/eval.ini"
+household_derl "$(printf '[meta]\ncold_start = %s' "$T")"
+bounded "[meta] cold_start = a directory" "is a directory, not a file of cold-start formulas" -- "$RUN" --validate "$T/derl.ini"
+household_derl "$(printf '[meta]\ncold_start = %s/none.txt' "$T")"
+bounded "[meta] cold_start = a missing file" "[meta] cold_start: $T/none.txt: cannot read" -- "$RUN" --validate "$T/derl.ini"
+printf '[experiment]\nmode = evaluate\n[env]\nname = cartpole\n[evaluate]\npolicy = %s\n' "$T" >"$T/eval.ini"
+bounded "[evaluate] policy = a directory" "is a directory, not a policy checkpoint" -- "$RUN" --validate "$T/eval.ini"
+if [ -p "$T/fifo" ]; then
+  printf '[experiment]\nmode = evaluate\n[env]\nname = cartpole\n[evaluate]\npolicy = %s\n' "$T/fifo" >"$T/eval.ini"
+  bounded "[evaluate] policy = a FIFO" "fifo: not a usable policy checkpoint" -- "$RUN" --validate "$T/eval.ini"
+fi
+
+# What GKeyFile would take silently: a key twice, a group twice with
+# conflicting values, KEY[LOCALE] lines; each refused naming the lines.
+printf '[experiment]\nseed = 1\nseed = 2\n[env]\nname = cartpole\n' >"$T/dup.ini"
+bounded "a key twice" "dup.ini:3: [experiment] seed: given twice (first at line 2)" -- "$RUN" --validate "$T/dup.ini"
+printf '[env]\nname = cartpole\nmax_steps = 10\n[experiment]\nseed = 1\n[env]\nmax_steps = 20\n' >"$T/dupgroup.ini"
+bounded "a group twice, conflicting" "dupgroup.ini:7: [env] max_steps: given twice (first at line 3)" -- \
+  "$RUN" --validate "$T/dupgroup.ini"
+printf '[env]\nname = cartpole\nmax_steps[de_DE] = -1\n' >"$T/locale.ini"
+bounded "a KEY[LOCALE] line" "locale.ini:3: [env] max_steps[de_DE]: localized keys" -- "$RUN" --validate "$T/locale.ini"
+# User text in messages: short, and every byte visible.
+awk 'BEGIN { print "[env]"; print "name = cartpole"; for (i = 0; i < 100000; i++) printf "kkkkkkkkkk"; print " = 1" }' >"$T/longkey.ini"
+bounded "a 1 MB key" "kkkkkkkkkk..." -- "$RUN" --validate "$T/longkey.ini"
+[ "$(wc -c <"$T/err")" -lt 400 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: the message quoting a 1 MB key has $(wc -c <"$T/err") bytes"; }
+printf '\357\273\277[env]\nname = cartpole\n' >"$T/bom.ini"
+bounded "a byte order mark" '\ufeff[env]' -- "$RUN" --validate "$T/bom.ini"
+bounded "--set VALUE not UTF-8" "--set env.max_steps=...: the value is not one line of UTF-8 text" -- \
+  "$RUN" --validate --set "env.max_steps=$(printf '1\377')" "$QUICK"
+printf '[env]\nname = cart\001pole\n' >"$T/ctl.ini"
+bounded "a control byte in a value" "no env named 'cart\\x01pole'" -- "$RUN" --validate "$T/ctl.ini"
+
 finish

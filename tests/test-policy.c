@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <glib/gstdio.h>
 #include <check.h>
 #include <derl/derl.h>
@@ -521,6 +522,98 @@ START_TEST (test_checkpoint_hostile)
 }
 END_TEST
 
+/* Writes @path: the checkpoint @data (@len bytes) with its header's config
+ * member @member set to @value (an integer, or for "hidden" a list of two)
+ * and the checksum recomputed, so that only the lie is left to find. */
+static void
+write_crafted (const char *data, gsize len, const char *path, const char *member, gint64 value)
+{
+  guint64 header_len = 0;
+  for (int i = 0; i < 8; i++)
+    header_len |= (guint64) (guint8) data[12 + i] << (8 * i);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  ck_assert (json_parser_load_from_data (parser, data + 20, (gssize) header_len, NULL));
+  JsonObject *header = json_node_get_object (json_parser_get_root (parser));
+  JsonObject *config = json_object_get_object_member (header, "config");
+  if (strcmp (member, "hidden") == 0)
+    {
+      JsonArray *a = json_array_new ();
+      json_array_add_int_element (a, value);
+      json_array_add_int_element (a, value);
+      json_object_set_array_member (config, "hidden", a);
+    }
+  else
+    json_object_set_int_member (config, member, value);
+  const guint8 *payload = (const guint8 *) data + 20 + header_len;
+  gsize payload_len = len - 20 - header_len;
+  g_autofree char *sha = g_compute_checksum_for_data (G_CHECKSUM_SHA256, payload, payload_len);
+  json_object_set_string_member (header, "sha256", sha);
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  json_generator_set_root (gen, json_parser_get_root (parser));
+  gsize new_len = 0;
+  g_autofree char *text = json_generator_to_data (gen, &new_len);
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  guint8 prefix[20];
+  memcpy (prefix, data, 12);
+  for (int i = 0; i < 8; i++)
+    prefix[12 + i] = (guint8) ((guint64) new_len >> (8 * i));
+  g_byte_array_append (out, prefix, 20);
+  g_byte_array_append (out, (const guint8 *) text, (guint) new_len);
+  g_byte_array_append (out, payload, (guint) payload_len);
+  ck_assert (g_file_set_contents (path, (const char *) out->data, out->len, NULL));
+}
+
+/* A header whose dimensions claim far more than its tensors hold is refused
+ * before anything of that size is allocated. */
+START_TEST (test_checkpoint_crafted_header)
+{
+  DerlBackend *backend = derl_backend_new_cpu ();
+  DerlPolicyConfig c = config (4, 2, 0, DERL_ACTIVATION_TANH, TRUE, DERL_DTYPE_F32);
+  DerlPolicyConfig cc = config (4, 3, 2, DERL_ACTIVATION_TANH, TRUE, DERL_DTYPE_F32);
+  DerlPolicy *policy = derl_policy_new (backend, &c, 4, 1, NULL);
+  DerlPolicy *cpolicy = derl_policy_new (backend, &cc, 4, 1, NULL);
+  char *path = g_build_filename (tmpdir, "p.ckpt", NULL);
+  char *cpath = g_build_filename (tmpdir, "c.ckpt", NULL);
+  char *bad = g_build_filename (tmpdir, "crafted.ckpt", NULL);
+  char *data = NULL, *cdata = NULL;
+  gsize len, clen;
+  struct rusage before, after;
+
+  ck_assert (derl_policy_save (policy, path, NULL, NULL));
+  ck_assert (derl_policy_save (cpolicy, cpath, NULL, NULL));
+  ck_assert (g_file_get_contents (path, &data, &len, NULL));
+  ck_assert (g_file_get_contents (cpath, &cdata, &clen, NULL));
+  getrusage (RUSAGE_SELF, &before);
+  write_crafted (data, len, bad, "obs_size", 4194304);
+  assert_refused (backend, bad, "its config implies");
+  write_crafted (data, len, bad, "n_actions", 16777216);
+  assert_refused (backend, bad, "crafted.ckpt: not a usable policy checkpoint: ");
+  write_crafted (data, len, bad, "hidden", 65536);
+  assert_refused (backend, bad, "its config implies");
+  /* candidates: n_actions takes no parameter, only scratch per row */
+  write_crafted (cdata, clen, bad, "n_actions", 16777216);
+  assert_refused (backend, bad, "bytes of scratch per row");
+  getrusage (RUSAGE_SELF, &after);
+  ck_assert_msg (after.ru_maxrss - before.ru_maxrss < 128 * 1024, "refusing them took %ld KiB",
+                 after.ru_maxrss - before.ru_maxrss);
+  /* the genuine files still load */
+  GError *error = NULL;
+  DerlPolicy *p = derl_policy_load (backend, cpath, 4, NULL, &error);
+  ck_assert_msg (p != NULL, "%s", error ? error->message : "");
+  derl_policy_free (p);
+  /* a directory is refused */
+  assert_refused (backend, tmpdir, "is a directory, not a policy checkpoint");
+  g_free (data);
+  g_free (cdata);
+  g_free (path);
+  g_free (cpath);
+  g_free (bad);
+  derl_policy_free (policy);
+  derl_policy_free (cpolicy);
+  derl_backend_free (backend);
+}
+END_TEST
+
 static Suite *
 policy_suite (void)
 {
@@ -543,6 +636,7 @@ policy_suite (void)
   tcase_add_checked_fixture (tc, ckpt_setup, ckpt_teardown);
   tcase_add_test (tc, test_checkpoint_round_trip);
   tcase_add_test (tc, test_checkpoint_hostile);
+  tcase_add_test (tc, test_checkpoint_crafted_header);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -57,6 +57,9 @@ typedef enum {
   DERL_RUN_ERROR_CANCELLED, /* stopped on request (SIGINT, say) */
   DERL_RUN_ERROR_ENV_CONTRACT, /* an env broke the step contract (env.h), or ran past max_steps */
   DERL_RUN_ERROR_DIVERGED,  /* a training's loss or gradient norm is not finite */
+  DERL_RUN_ERROR_BAD_FILE,  /* a file to read (a checkpoint, cold-start formulas, a run directory's
+                             * files) is missing, unreadable, too large or not what derl writes:
+                             * bad input, found when it is read */
 } DerlRunError;
 
 G_END_DECLS

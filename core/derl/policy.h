@@ -242,15 +242,29 @@ gboolean derl_policy_save (const DerlPolicy *policy, const char *path, const cha
                            GError **error);
 
 /**
+ * DERL_POLICY_CHECKPOINT_MAX_SIZE:
+ * The largest policy checkpoint derl_policy_load() reads, in bytes (1 GiB:
+ * some 89 million float32 parameters with their Adam moments).
+ * DERL_POLICY_CHECKPOINT_MAX_ROW_MEMORY:
+ * The most scratch a checkpoint's config may take per row (bytes):
+ * the dimensions a header claims are bounded by it before anything is
+ * allocated.
+ */
+#define DERL_POLICY_CHECKPOINT_MAX_SIZE ((gsize) 1 << 30)
+#define DERL_POLICY_CHECKPOINT_MAX_ROW_MEMORY ((guint64) 1 << 28)
+
+/**
  * derl_policy_load:
  * @backend: where to put the parameters
  * @max_rows: as for derl_policy_new()
  * @experiment: (out) (optional) (transfer full): the experiment text stored with it
  *
  * Reads a checkpoint written by derl_policy_save().  A truncated, corrupt
- * or foreign file, or one holding a value that is not finite (NaN or
- * infinity, in a parameter or an Adam moment), is refused with a
- * %DERL_RUN_ERROR saying what is wrong.
+ * or foreign file, one larger than %DERL_POLICY_CHECKPOINT_MAX_SIZE, one
+ * whose header's shapes do not give the size of its tensors (checked
+ * before anything is allocated), or one holding a value that is not finite
+ * (NaN or infinity, in a parameter or an Adam moment), is refused with
+ * %DERL_RUN_ERROR_BAD_FILE saying what is wrong.
  */
 DerlPolicy *derl_policy_load (DerlBackend *backend, const char *path, guint max_rows,
                               char **experiment, GError **error);
