@@ -359,7 +359,9 @@ reopen_log (Bilevel *b, const char *name, gboolean tally, GError **error)
 /* ---- the Meta-Optimizer ---- */
 
 /* The cold-start formulas: [meta] cold_start, or those installed with
- * derl (a build tree's data/ when run from one). */
+ * derl.  Run uninstalled (libderl loaded from a build tree), the source
+ * tree's data/: the build tree's own, or, in a VPATH build whose build tree
+ * has no data/, that of the source tree it was configured from. */
 static char *
 cold_start_path (const DerlParams *mp)
 {
@@ -367,9 +369,10 @@ cold_start_path (const DerlParams *mp)
   if (given && *given)
     return g_strdup (given);
   g_autofree char *top = _derl_build_tree_top ();
-  if (top)
+  const char *const tops[] = { top, DERL_SOURCE_DIR };
+  for (guint i = 0; top && i < G_N_ELEMENTS (tops); i++)
     {
-      char *p = g_build_filename (top, "data", "formulas", "cold-start.txt", NULL);
+      char *p = g_build_filename (tops[i], "data", "formulas", "cold-start.txt", NULL);
       if (g_file_test (p, G_FILE_TEST_EXISTS))
         return p;
       g_free (p);

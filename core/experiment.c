@@ -363,6 +363,35 @@ list_features (DerlRegistry *registry, int kind)
   return g_string_free (s, FALSE);
 }
 
+/* The plugins that failed to load, other than @except, each as its file's
+ * base name and its reason, with the file's path shortened the same way and
+ * without the advice after it ("; not loaded: gridx.so: cannot open plugin:
+ * gridx.so: undefined symbol: foo"), or "" when every plugin loaded. */
+static char *
+list_unavailable (DerlRegistry *registry, const DerlPlugin *except)
+{
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < derl_registry_get_n_plugins (registry); i++)
+    {
+      const DerlPlugin *p = derl_registry_get_plugin (registry, i);
+      if (p == except || derl_plugin_is_available (p) || !derl_plugin_get_error (p))
+        continue;
+      const char *path = derl_plugin_get_path (p);
+      g_autofree char *base = g_path_get_basename (path);
+      g_auto (GStrv) parts = g_strsplit (derl_plugin_get_error (p)->message, path, -1);
+      g_autofree char *reason = g_strjoinv (base, parts);
+      char *advice = strstr (reason, "; ");
+      if (advice) /* the reason alone, without the advice that follows it */
+        *advice = '\0';
+      g_autofree char *prefix = g_strconcat (base, ": ", NULL);
+      g_string_append (s, s->len ? "; " : "; not loaded: ");
+      if (!g_str_has_prefix (reason, prefix))
+        g_string_append (s, prefix);
+      g_string_append (s, reason);
+    }
+  return g_string_free (s, FALSE);
+}
+
 /* [backend] name = auto: the first of auto_backends that can be created
  * here; @note says which, and why the ones before it could not. */
 static const DerlFeature *
@@ -452,9 +481,10 @@ resolve_feature (Loader *l, const GroupInfo *g, char **note)
   if (p && !derl_plugin_is_available (p))
     why = g_strdup_printf (" (plugin %s is unavailable: %s)", derl_plugin_get_path (p),
                            derl_plugin_get_error (p)->message);
+  g_autofree char *broken = list_unavailable (l->registry, why ? p : NULL);
   add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_FEATURE,
-             "%s: [%s] name: no %s named '%s'%s (available: %s)%s", where, g->name, kind, name,
-             hint, available, why ? why : "");
+             "%s: [%s] name: no %s named '%s'%s (available: %s%s)%s", where, g->name, kind, name,
+             hint, available, broken, why ? why : "");
   return NULL;
 }
 
@@ -551,9 +581,10 @@ load_primitives (Loader *l, DerlExperiment *experiment)
         {
           g_autofree char *near = name ? derl_registry_suggest (l->registry, DERL_FEATURE_PRIMITIVE, name) : NULL;
           g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
+          g_autofree char *broken = list_unavailable (l->registry, NULL);
           add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_FEATURE,
-                     "%s: [primitives] %s = %s: no primitive named '%s'%s (available: %s)", where, keys[i],
-                     name ? name : "", name ? name : "", hint, available);
+                     "%s: [primitives] %s = %s: no primitive named '%s'%s (available: %s%s)", where, keys[i],
+                     name ? name : "", name ? name : "", hint, available, broken);
           complete = FALSE;
           continue;
         }
