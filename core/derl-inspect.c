@@ -145,8 +145,10 @@ print_specs (const DerlParamSpec *specs)
       g_autofree char *accepts = derl_param_spec_describe (&specs[i]);
       printf ("  %s\n", specs[i].name);
       printf ("      type %s, %s%s\n", derl_param_type_name (specs[i].type),
-              (specs[i].flags & DERL_PARAM_REQUIRED) ? "required" : "default ",
-              (specs[i].flags & DERL_PARAM_REQUIRED) ? "" : specs[i].default_value);
+              (specs[i].flags & DERL_PARAM_REQUIRED) ? "required"
+              : specs[i].default_value               ? "default "
+                                                     : "optional, no default",
+              (specs[i].flags & DERL_PARAM_REQUIRED) || !specs[i].default_value ? "" : specs[i].default_value);
       printf ("      accepts %s\n", accepts);
       printf ("      %s\n", specs[i].doc);
     }
@@ -170,7 +172,10 @@ add_specs_json (JsonBuilder *b, const DerlParamSpec *specs)
       if (!(specs[i].flags & DERL_PARAM_REQUIRED))
         {
           json_builder_set_member_name (b, "default");
-          json_builder_add_string_value (b, specs[i].default_value);
+          if (specs[i].default_value)
+            json_builder_add_string_value (b, specs[i].default_value);
+          else
+            json_builder_add_null_value (b);
         }
       if (specs[i].flags & DERL_PARAM_HAS_MIN)
         {

@@ -20,6 +20,7 @@ typedef struct {
   char *seed;
   char *threads;
   char **sets;
+  char **unsets;
   char *plugin_path;
   gboolean quiet;
   gboolean version;
@@ -40,6 +41,8 @@ parse_options (Options *o, int *argc, char ***argv, GError **error)
     { "threads", 'j', 0, G_OPTION_ARG_STRING, &o->threads, "Same as --set experiment.threads=N", "N" },
     { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->sets,
       "Override a key of the experiment (repeatable)", "GROUP.KEY=VALUE" },
+    { "unset", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->unsets,
+      "Remove a key of the experiment file, so that its default applies (repeatable)", "GROUP.KEY" },
     { "plugin-path", 0, 0, G_OPTION_ARG_STRING, &o->plugin_path,
       "Search these directories for plugins first (':'-separated)", "DIRS" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, "Print nothing but errors", NULL },
@@ -70,6 +73,7 @@ options_clear (Options *o)
   g_free (o->seed);
   g_free (o->threads);
   g_strfreev (o->sets);
+  g_strfreev (o->unsets);
   g_free (o->plugin_path);
   g_strfreev (o->args);
 }
@@ -79,6 +83,8 @@ collect_overrides (const Options *o)
 {
   GPtrArray *overrides = g_ptr_array_new_with_free_func (g_free);
 
+  for (guint i = 0; o->unsets && o->unsets[i]; i++)
+    g_ptr_array_add (overrides, g_strconcat ("-", o->unsets[i], NULL));
   for (guint i = 0; o->sets && o->sets[i]; i++)
     g_ptr_array_add (overrides, g_strdup (o->sets[i]));
   if (o->seed)
@@ -230,8 +236,18 @@ train_summary_object (const DerlExperiment *e, const DerlTrainSummary *s)
   json_object_set_int_member (o, "episodes", (gint64) s->episodes);
   json_object_set_int_member (o, "updates", (gint64) s->updates);
   json_object_set_double_member (o, "mean_return_20", s->final_mean_return_20);
-  json_object_set_double_member (o, "target_return", derl_params_get_double (tr, "target_return"));
-  json_object_set_int_member (o, "first_step_target", (gint64) s->first_step_target);
+  /* null for both when there is no target ([train] target_return unset, and
+   * no default from the env) */
+  if (derl_params_is_set (tr, "target_return"))
+    {
+      json_object_set_double_member (o, "target_return", derl_params_get_double (tr, "target_return"));
+      json_object_set_int_member (o, "first_step_target", (gint64) s->first_step_target);
+    }
+  else
+    {
+      json_object_set_null_member (o, "target_return");
+      json_object_set_null_member (o, "first_step_target");
+    }
   json_object_set_string_member (o, "eval_split", derl_params_get_string (tr, "eval_split"));
   json_object_set_int_member (o, "eval_episodes", s->eval.n_episodes);
   json_object_set_double_member (o, "eval_mean_return", s->eval.mean_return);
@@ -310,7 +326,9 @@ print_train_summary (const DerlExperiment *e, const DerlTrainSummary *s, const c
   printf ("  updates         %" G_GUINT64_FORMAT "\n", s->updates);
   printf ("  episodes        %" G_GUINT64_FORMAT "\n", s->episodes);
   printf ("  last 20 returns %.2f (mean)\n", s->final_mean_return_20);
-  if (s->first_step_target)
+  if (!derl_params_is_set (tr, "target_return"))
+    printf ("  reached --       (no target: set [train] target_return)\n");
+  else if (s->first_step_target)
     printf ("  reached %-8g at step %" G_GUINT64_FORMAT " (mean of the last 20 returns)\n",
             derl_params_get_double (tr, "target_return"), s->first_step_target);
   printf ("  eval            split %s, %u episodes, greedy: return %.2f +- %.2f, success %.1f%%\n",
@@ -709,10 +727,10 @@ main (int argc, char **argv)
   if (o.resume)
     {
       /* The run's own resolved experiment; only --plugin-path and --quiet apply. */
-      if ((o.args && o.args[0]) || o.output || o.sets || o.seed || o.validate)
+      if ((o.args && o.args[0]) || o.output || o.sets || o.unsets || o.seed || o.validate)
         {
-          fprintf (stderr, "derl-run: --resume DIR takes no experiment file and no --output, --set, --seed "
-                   "or --validate: the run goes on as it was started\n");
+          fprintf (stderr, "derl-run: --resume DIR takes no experiment file and no --output, --set, --unset, "
+                   "--seed or --validate: the run goes on as it was started\n");
           options_clear (&o);
           return EXIT_BAD_INPUT;
         }

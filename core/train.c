@@ -372,7 +372,9 @@ trainer_init (Trainer *t, const DerlExperiment *experiment, const DerlTrainOptio
 
   t->experiment = experiment;
   t->seed = options ? options->seed : (guint64) derl_params_get_int (ex, "seed");
-  t->target_return = derl_params_get_double (tr, "target_return");
+  /* No target (the env has none and the experiment sets none): never reached. */
+  t->target_return = derl_params_is_set (tr, "target_return") ? derl_params_get_double (tr, "target_return")
+                                                              : INFINITY;
   t->env_feature = derl_experiment_get_feature (experiment, DERL_FEATURE_ENV);
   t->env_params = derl_experiment_get_params (experiment, "env");
   t->opt = derl_feature_get_optimizer_vtable (opt);
