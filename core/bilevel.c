@@ -676,6 +676,8 @@ write_results (Bilevel *b, const DerlBilevelSummary *s, GError **error)
   g_autoptr (GString) t = g_string_new (NULL);
   const DerlParams *ex = derl_experiment_get_params (b->experiment, "experiment");
   const DerlParams *tr = derl_experiment_get_params (b->experiment, "train");
+  const char *acting = derl_params_get_bool (derl_experiment_get_params (b->experiment, "evaluate"), "greedy")
+                         ? "greedy" : "sampled";
 
   g_string_append_printf (t, "# %s, seed %" G_GINT64_FORMAT "\n\n", mode_names[b->mode],
                           derl_params_get_int (ex, "seed"));
@@ -692,8 +694,8 @@ write_results (Bilevel *b, const DerlBilevelSummary *s, GError **error)
     g_string_append_printf (t, " (mean validation success %.3f over %u runs)", s->final_score, s->final_runs);
   g_string_append_printf (t,
                           "\n\nFinal policy: run %u of %u (the best validation score), %" G_GUINT64_FORMAT
-                          " steps, greedy evaluation:\n\n",
-                          s->final_run + 1, s->final_runs, s->final.steps);
+                          " steps, %s evaluation:\n\n",
+                          s->final_run + 1, s->final_runs, s->final.steps, acting);
   g_string_append (t, "| split | episodes | success | return | length |\n|---|---|---|---|---|\n");
   g_string_append_printf (t, "| %s | %u | %.3f | %.3f +- %.3f | %.1f |\n", derl_params_get_string (tr, "eval_split"),
                           s->final.eval.n_episodes, s->final.eval.success_rate, s->final.eval.mean_return,
@@ -706,8 +708,8 @@ write_results (Bilevel *b, const DerlBilevelSummary *s, GError **error)
     }
   if (s->n_baselines)
     {
-      g_string_append (t, "\nBeside the baselines, each through the same final stage (the same budget, runs and "
-                          "seeds; greedy success of the run with the best validation score)");
+      g_string_append_printf (t, "\nBeside the baselines, each through the same final stage (the same budget, runs "
+                                 "and seeds; %s success of the run with the best validation score)", acting);
       if (b->mode == MODE_DERL_POP)
         g_string_append (t, ", trained afresh where the found formula's runs went on from the population's policy");
       g_string_append (t, ":\n\n| reward | ");

@@ -217,6 +217,13 @@ add_machine_members (JsonObject *o, const DerlExperiment *e)
   json_object_set_int_member (o, "threads", derl_experiment_get_threads (e));
 }
 
+/* How evaluated policies act: [evaluate] greedy. */
+static const char *
+acting (const DerlExperiment *e)
+{
+  return derl_params_get_bool (derl_experiment_get_params (e, "evaluate"), "greedy") ? "greedy" : "sampled";
+}
+
 static JsonObject *
 train_summary_object (const DerlExperiment *e, const DerlTrainSummary *s)
 {
@@ -331,12 +338,12 @@ print_train_summary (const DerlExperiment *e, const DerlTrainSummary *s, const c
   else if (s->first_step_target)
     printf ("  reached %-8g at step %" G_GUINT64_FORMAT " (mean of the last 20 returns)\n",
             derl_params_get_double (tr, "target_return"), s->first_step_target);
-  printf ("  eval            split %s, %u episodes, greedy: return %.2f +- %.2f, success %.1f%%\n",
-          derl_params_get_string (tr, "eval_split"), s->eval.n_episodes, s->eval.mean_return,
+  printf ("  eval            split %s, %u episodes, %s: return %.2f +- %.2f, success %.1f%%\n",
+          derl_params_get_string (tr, "eval_split"), s->eval.n_episodes, acting (e), s->eval.mean_return,
           s->eval.std_return, 100.0 * s->eval.success_rate);
   if (s->n_splits)
     {
-      printf ("  final policy, greedy, %u episodes per split:\n", s->split_eval[0].n_episodes);
+      printf ("  final policy, %s, %u episodes per split:\n", acting (e), s->split_eval[0].n_episodes);
       printf ("    %-14s %8s  %-16s %s\n", "split", "success", "return", "length");
       for (guint i = 0; i < s->n_splits; i++)
         {
@@ -428,7 +435,8 @@ run_evaluate (const Options *o, const DerlExperiment *experiment, DerlMetrics *m
       return EXIT_RUNTIME;
     }
   if (!o->quiet)
-    print_evaluate_summary (experiment, *policy_path ? "greedy" : "random", &summary, seconds, threads, dir);
+    print_evaluate_summary (experiment, *policy_path ? acting (experiment) : "random", &summary, seconds, threads,
+                            dir);
   return EXIT_OK;
 }
 
@@ -491,7 +499,7 @@ print_bilevel_progress (const DerlBilevelProgress *p, gpointer user_data)
   fflush (stderr);
 }
 
-/* The found formula beside [evaluate] baselines: greedy success per split. */
+/* The found formula beside [evaluate] baselines: success per split. */
 static void
 print_comparison (const DerlExperiment *e, const DerlBilevelSummary *s)
 {
@@ -502,8 +510,8 @@ print_comparison (const DerlExperiment *e, const DerlBilevelSummary *s)
     return;
   for (guint i = 0; i < s->n_baselines; i++)
     width = MAX (width, (guint) strlen (s->baseline_formulas[i]));
-  printf ("  comparison, greedy success, the same budget, runs and seeds:\n    %-*s %12s", width, "reward",
-          derl_params_get_string (tr, "eval_split"));
+  printf ("  comparison, %s success, the same budget, runs and seeds:\n    %-*s %12s", acting (e), width,
+          "reward", derl_params_get_string (tr, "eval_split"));
   for (guint k = 0; k < s->final.n_splits; k++)
     printf (" %12s", s->final.splits[k]);
   printf ("\n");

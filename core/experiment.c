@@ -28,14 +28,17 @@ static const DerlParamSpec evaluate_specs[] = {
   DERL_PARAM_INT_RANGE ("episodes", "100", 1, 10000000, "how many episodes to run"),
   DERL_PARAM_STRING ("split", "test", "mode evaluate: the env's task split to draw tasks from (see derl-inspect ENV)"),
   DERL_PARAM_LIST ("splits", "", NULL,
-                   "mode train: after training, evaluate the policy greedily on each of these splits "
+                   "mode train: after training, evaluate the policy (see greedy) on each of these splits "
                    "(episodes each), e.g. test_seen,test_unseen"),
   DERL_PARAM_LIST ("baselines", "", NULL,
                    "bilevel modes: reward formulas over the same primitives to put through the final stage as "
                    "the found formula is (same budget, runs and seeds) and compare with it, ';'-separated, e.g. g1"),
   DERL_PARAM_STRING ("policy", "",
-                     "a checkpoint (policy.ckpt of a train run) to run with greedy actions; "
+                     "a checkpoint (policy.ckpt of a train run) to run (see greedy); "
                      "empty: the uniform-random policy"),
+  DERL_PARAM_BOOL ("greedy", "true",
+                   "evaluated policies act greedily (the most probable admissible action); false: they "
+                   "sample from their distribution with each episode's stream (train and bilevel scores too)"),
   DERL_PARAM_END
 };
 
@@ -43,7 +46,8 @@ static const DerlParamSpec train_specs[] = {
   DERL_PARAM_INT_RANGE ("total_steps", "500000", 1, 1e12, "environment steps to train for"),
   DERL_PARAM_INT_RANGE ("eval_interval", "0", 0, 1e12,
                         "evaluate every this many steps (0: only at the end)"),
-  DERL_PARAM_INT_RANGE ("eval_episodes", "100", 1, 10000000, "episodes per evaluation (greedy actions)"),
+  DERL_PARAM_INT_RANGE ("eval_episodes", "100", 1, 10000000,
+                        "episodes per evaluation (greedy actions unless [evaluate] greedy = false)"),
   DERL_PARAM_STRING ("train_split", "train", "the env's split to train on"),
   DERL_PARAM_STRING ("eval_split", "val", "the env's split to evaluate on"),
   /* No default of its own: the env's (DerlEnvSpec.target_return), if any. */
