@@ -235,6 +235,10 @@ print_env_spec (const DerlEnvSpec *s)
     printf (" %s (%" G_GUINT64_FORMAT " task%s)%s", s->splits[i].name, s->splits[i].n_tasks,
             s->splits[i].n_tasks == 1 ? "" : "s", i + 1 < s->n_splits ? "," : "");
   printf ("\n");
+  if (s->target_return)
+    printf ("  target return   %g (the default of [train] target_return)\n", *s->target_return);
+  else
+    printf ("  target return   none\n");
 }
 
 static void
@@ -263,6 +267,11 @@ add_env_spec_json (JsonBuilder *b, const DerlEnvSpec *s)
       json_builder_add_int_value (b, (gint64) s->splits[i].n_tasks);
     }
   json_builder_end_object (b);
+  json_builder_set_member_name (b, "target_return");
+  if (s->target_return)
+    json_builder_add_double_value (b, *s->target_return);
+  else
+    json_builder_add_null_value (b);
   json_builder_end_object (b);
 }
 

@@ -119,6 +119,7 @@ expect 0 "inspect cartpole" -- "$INSPECT" cartpole
 contains "$T/out" "max_steps" "cartpole's parameter"
 contains "$T/out" "accepts an integer in [1, 10000000]" "its range"
 contains "$T/out" "signals         upright centered" "its signals"
+contains "$T/out" "target return   475 " "its target return"
 expect 0 "inspect --json" -- "$INSPECT" --json cartpole
 contains "$T/out" '"name" : "max_steps"' "json parameter"
 expect 0 "inspect group" -- "$INSPECT" experiment

@@ -56,6 +56,7 @@ RUN="$DEST$prefix/bin/derl-run"
 grep -q "signals         progress explore valid closeness" "$T/desc" && ok || { cat "$T/desc"; fail "its signals"; }
 grep -q "splits          train (1000 tasks), val (200 tasks), test (200 tasks)" "$T/desc" && ok \
   || fail "its splits"
+grep -q "target return   0.9 " "$T/desc" && ok || fail "its target return"
 
 # --- derl-inspect --check: the env keeps the step contract.  It runs once
 # derl-inspect has the option (its --help mentions it); until then it is
