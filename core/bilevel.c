@@ -494,7 +494,9 @@ rewrite_log (Bilevel *b, const char *name, const GString *kept, GError **error)
 /* ---- the Meta-Optimizer ---- */
 
 /* The cold-start formulas: [meta] cold_start, or those installed with
- * derl (a build tree's data/ when run from one). */
+ * derl.  Run uninstalled (libderl loaded from a build tree), the source
+ * tree's data/: the build tree's own, or, in a VPATH build whose build tree
+ * has no data/, that of the source tree it was configured from. */
 static char *
 cold_start_path (const DerlParams *mp)
 {
@@ -502,9 +504,10 @@ cold_start_path (const DerlParams *mp)
   if (given && *given)
     return g_strdup (given);
   g_autofree char *top = _derl_build_tree_top ();
-  if (top)
+  const char *const tops[] = { top, DERL_SOURCE_DIR };
+  for (guint i = 0; top && i < G_N_ELEMENTS (tops); i++)
     {
-      char *p = g_build_filename (top, "data", "formulas", "cold-start.txt", NULL);
+      char *p = g_build_filename (tops[i], "data", "formulas", "cold-start.txt", NULL);
       if (g_file_test (p, G_FILE_TEST_EXISTS))
         return p;
       g_free (p);
@@ -812,6 +815,8 @@ write_results (Bilevel *b, const DerlBilevelSummary *s, GError **error)
   g_autoptr (GString) t = g_string_new (NULL);
   const DerlParams *ex = derl_experiment_get_params (b->experiment, "experiment");
   const DerlParams *tr = derl_experiment_get_params (b->experiment, "train");
+  const char *acting = derl_params_get_bool (derl_experiment_get_params (b->experiment, "evaluate"), "greedy")
+                         ? "greedy" : "sampled";
 
   g_string_append_printf (t, "# %s, seed %" G_GINT64_FORMAT "\n\n", mode_names[b->mode],
                           derl_params_get_int (ex, "seed"));
@@ -828,8 +833,8 @@ write_results (Bilevel *b, const DerlBilevelSummary *s, GError **error)
     g_string_append_printf (t, " (mean validation success %.3f over %u runs)", s->final_score, s->final_runs);
   g_string_append_printf (t,
                           "\n\nFinal policy: run %u of %u (the best validation score), %" G_GUINT64_FORMAT
-                          " steps, greedy evaluation:\n\n",
-                          s->final_run + 1, s->final_runs, s->final.steps);
+                          " steps, %s evaluation:\n\n",
+                          s->final_run + 1, s->final_runs, s->final.steps, acting);
   g_string_append (t, "| split | episodes | success | return | length |\n|---|---|---|---|---|\n");
   g_string_append_printf (t, "| %s | %u | %.3f | %.3f +- %.3f | %.1f |\n", derl_params_get_string (tr, "eval_split"),
                           s->final.eval.n_episodes, s->final.eval.success_rate, s->final.eval.mean_return,
@@ -842,8 +847,8 @@ write_results (Bilevel *b, const DerlBilevelSummary *s, GError **error)
     }
   if (s->n_baselines)
     {
-      g_string_append (t, "\nBeside the baselines, each through the same final stage (the same budget, runs and "
-                          "seeds; greedy success of the run with the best validation score)");
+      g_string_append_printf (t, "\nBeside the baselines, each through the same final stage (the same budget, runs "
+                                 "and seeds; %s success of the run with the best validation score)", acting);
       if (b->mode == MODE_DERL_POP)
         g_string_append (t, ", trained afresh where the found formula's runs went on from the population's policy");
       g_string_append (t, ":\n\n| reward | ");

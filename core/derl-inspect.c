@@ -158,8 +158,10 @@ print_specs (const DerlParamSpec *specs)
       g_autofree char *accepts = derl_param_spec_describe (&specs[i]);
       printf ("  %s\n", specs[i].name);
       printf ("      type %s, %s%s\n", derl_param_type_name (specs[i].type),
-              (specs[i].flags & DERL_PARAM_REQUIRED) ? "required" : "default ",
-              (specs[i].flags & DERL_PARAM_REQUIRED) ? "" : specs[i].default_value);
+              (specs[i].flags & DERL_PARAM_REQUIRED) ? "required"
+              : specs[i].default_value               ? "default "
+                                                     : "optional, no default",
+              (specs[i].flags & DERL_PARAM_REQUIRED) || !specs[i].default_value ? "" : specs[i].default_value);
       printf ("      accepts %s\n", accepts);
       printf ("      %s\n", specs[i].doc);
     }
@@ -183,7 +185,10 @@ add_specs_json (JsonBuilder *b, const DerlParamSpec *specs)
       if (!(specs[i].flags & DERL_PARAM_REQUIRED))
         {
           json_builder_set_member_name (b, "default");
-          json_builder_add_string_value (b, specs[i].default_value);
+          if (specs[i].default_value)
+            json_builder_add_string_value (b, specs[i].default_value);
+          else
+            json_builder_add_null_value (b);
         }
       if (specs[i].flags & DERL_PARAM_HAS_MIN)
         {
@@ -243,6 +248,10 @@ print_env_spec (const DerlEnvSpec *s)
     printf (" %s (%" G_GUINT64_FORMAT " task%s)%s", s->splits[i].name, s->splits[i].n_tasks,
             s->splits[i].n_tasks == 1 ? "" : "s", i + 1 < s->n_splits ? "," : "");
   printf ("\n");
+  if (s->target_return)
+    printf ("  target return   %g (the default of [train] target_return)\n", *s->target_return);
+  else
+    printf ("  target return   none\n");
 }
 
 static void
@@ -271,6 +280,11 @@ add_env_spec_json (JsonBuilder *b, const DerlEnvSpec *s)
       json_builder_add_int_value (b, (gint64) s->splits[i].n_tasks);
     }
   json_builder_end_object (b);
+  json_builder_set_member_name (b, "target_return");
+  if (s->target_return)
+    json_builder_add_double_value (b, *s->target_return);
+  else
+    json_builder_add_null_value (b);
   json_builder_end_object (b);
 }
 

@@ -20,6 +20,7 @@ typedef struct {
   char *seed;
   char *threads;
   char **sets;
+  char **unsets;
   char *plugin_path;
   gboolean quiet;
   gboolean version;
@@ -42,6 +43,8 @@ parse_options (Options *o, int *argc, char ***argv, GError **error)
     { "threads", 'j', 0, G_OPTION_ARG_FILENAME, &o->threads, "Same as --set experiment.threads=N", "N" },
     { "set", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->sets,
       "Override a key of the experiment (repeatable)", "GROUP.KEY=VALUE" },
+    { "unset", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->unsets,
+      "Remove a key of the experiment file, so that its default applies (repeatable)", "GROUP.KEY" },
     { "plugin-path", 0, 0, G_OPTION_ARG_STRING, &o->plugin_path,
       "Search these directories for plugins first (':'-separated)", "DIRS" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, "Print nothing but errors", NULL },
@@ -56,14 +59,10 @@ parse_options (Options *o, int *argc, char ***argv, GError **error)
     "their parameter specs, and run it into a new run directory.  With --resume DIR,\n"
     "continue the bilevel run in DIR from its last completed outer step.");
   g_option_context_set_description (context,
-    "Exit status: 0 success, 1 run-time failure (a diverging training among them),
-"
-    "2 bad input (options, experiment file, plugins, the files it names, an env
-"
-    "breaking the step contract, a damaged run directory to resume).  Plugins are
-"
-    "searched in --plugin-path, $DERL_PLUGIN_PATH, then
-"
+    "Exit status: 0 success, 1 run-time failure (a diverging training among them),\n"
+    "2 bad input (options, experiment file, plugins, the files it names, an env\n"
+    "breaking the step contract, a damaged run directory to resume).  Plugins are\n"
+    "searched in --plugin-path, $DERL_PLUGIN_PATH, then\n"
     "$DERL_PLUGIN_SYSTEM_PATH or the system plugin directory.\n"
     "See derl-run(1) and derl-experiment(5).");
   g_option_context_add_main_entries (context, entries, NULL);
@@ -78,6 +77,7 @@ options_clear (Options *o)
   g_free (o->seed);
   g_free (o->threads);
   g_strfreev (o->sets);
+  g_strfreev (o->unsets);
   g_free (o->plugin_path);
   g_strfreev (o->args);
 }
@@ -87,6 +87,8 @@ collect_overrides (const Options *o)
 {
   GPtrArray *overrides = g_ptr_array_new_with_free_func (g_free);
 
+  for (guint i = 0; o->unsets && o->unsets[i]; i++)
+    g_ptr_array_add (overrides, g_strconcat ("-", o->unsets[i], NULL));
   for (guint i = 0; o->sets && o->sets[i]; i++)
     g_ptr_array_add (overrides, g_strdup (o->sets[i]));
   if (o->seed)
@@ -238,6 +240,13 @@ add_machine_members (JsonObject *o, const DerlExperiment *e)
   json_object_set_int_member (o, "threads", derl_experiment_get_threads (e));
 }
 
+/* How evaluated policies act: [evaluate] greedy. */
+static const char *
+acting (const DerlExperiment *e)
+{
+  return derl_params_get_bool (derl_experiment_get_params (e, "evaluate"), "greedy") ? "greedy" : "sampled";
+}
+
 static JsonObject *
 train_summary_object (const DerlExperiment *e, const DerlTrainSummary *s)
 {
@@ -257,8 +266,18 @@ train_summary_object (const DerlExperiment *e, const DerlTrainSummary *s)
   json_object_set_int_member (o, "episodes", (gint64) s->episodes);
   json_object_set_int_member (o, "updates", (gint64) s->updates);
   derl_metrics_set_double (o, "mean_return_20", s->final_mean_return_20);
-  derl_metrics_set_double (o, "target_return", derl_params_get_double (tr, "target_return"));
-  json_object_set_int_member (o, "first_step_target", (gint64) s->first_step_target);
+  /* null for both when there is no target ([train] target_return unset, and
+   * no default from the env) */
+  if (derl_params_is_set (tr, "target_return"))
+    {
+      derl_metrics_set_double (o, "target_return", derl_params_get_double (tr, "target_return"));
+      json_object_set_int_member (o, "first_step_target", (gint64) s->first_step_target);
+    }
+  else
+    {
+      json_object_set_null_member (o, "target_return");
+      json_object_set_null_member (o, "first_step_target");
+    }
   json_object_set_string_member (o, "eval_split", derl_params_get_string (tr, "eval_split"));
   json_object_set_int_member (o, "eval_episodes", s->eval.n_episodes);
   derl_metrics_set_double (o, "eval_mean_return", s->eval.mean_return);
@@ -337,15 +356,17 @@ print_train_summary (const DerlExperiment *e, const DerlTrainSummary *s, const c
   printf ("  updates         %" G_GUINT64_FORMAT "\n", s->updates);
   printf ("  episodes        %" G_GUINT64_FORMAT "\n", s->episodes);
   printf ("  last 20 returns %.2f (mean)\n", s->final_mean_return_20);
-  if (s->first_step_target)
+  if (!derl_params_is_set (tr, "target_return"))
+    printf ("  reached --       (no target: set [train] target_return)\n");
+  else if (s->first_step_target)
     printf ("  reached %-8g at step %" G_GUINT64_FORMAT " (mean of the last 20 returns)\n",
             derl_params_get_double (tr, "target_return"), s->first_step_target);
-  printf ("  eval            split %s, %u episodes, greedy: return %.2f +- %.2f, success %.1f%%\n",
-          derl_params_get_string (tr, "eval_split"), s->eval.n_episodes, s->eval.mean_return,
+  printf ("  eval            split %s, %u episodes, %s: return %.2f +- %.2f, success %.1f%%\n",
+          derl_params_get_string (tr, "eval_split"), s->eval.n_episodes, acting (e), s->eval.mean_return,
           s->eval.std_return, 100.0 * s->eval.success_rate);
   if (s->n_splits)
     {
-      printf ("  final policy, greedy, %u episodes per split:\n", s->split_eval[0].n_episodes);
+      printf ("  final policy, %s, %u episodes per split:\n", acting (e), s->split_eval[0].n_episodes);
       printf ("    %-14s %8s  %-16s %s\n", "split", "success", "return", "length");
       for (guint i = 0; i < s->n_splits; i++)
         {
@@ -438,7 +459,8 @@ run_evaluate (const Options *o, const DerlExperiment *experiment, DerlPolicy *po
       return failure_status (error);
     }
   if (!o->quiet)
-    print_evaluate_summary (experiment, *policy_path ? "greedy" : "random", &summary, seconds, threads, dir);
+    print_evaluate_summary (experiment, *policy_path ? acting (experiment) : "random", &summary, seconds, threads,
+                            dir);
   return EXIT_OK;
 }
 
@@ -500,7 +522,7 @@ print_bilevel_progress (const DerlBilevelProgress *p, gpointer user_data)
   fflush (stderr);
 }
 
-/* The found formula beside [evaluate] baselines: greedy success per split. */
+/* The found formula beside [evaluate] baselines: success per split. */
 static void
 print_comparison (const DerlExperiment *e, const DerlBilevelSummary *s)
 {
@@ -511,8 +533,8 @@ print_comparison (const DerlExperiment *e, const DerlBilevelSummary *s)
     return;
   for (guint i = 0; i < s->n_baselines; i++)
     width = MAX (width, (guint) strlen (s->baseline_formulas[i]));
-  printf ("  comparison, greedy success, the same budget, runs and seeds:\n    %-*s %12s", width, "reward",
-          derl_params_get_string (tr, "eval_split"));
+  printf ("  comparison, %s success, the same budget, runs and seeds:\n    %-*s %12s", acting (e), width,
+          "reward", derl_params_get_string (tr, "eval_split"));
   for (guint k = 0; k < s->final.n_splits; k++)
     printf (" %12s", s->final.splits[k]);
   printf ("\n");
@@ -765,10 +787,10 @@ main (int argc, char **argv)
   if (o.resume)
     {
       /* The run's own resolved experiment; only --plugin-path and --quiet apply. */
-      if ((o.args && o.args[0]) || o.output || o.sets || o.seed || o.validate)
+      if ((o.args && o.args[0]) || o.output || o.sets || o.unsets || o.seed || o.validate)
         {
-          fprintf (stderr, "derl-run: --resume DIR takes no experiment file and no --output, --set, --seed "
-                   "or --validate: the run goes on as it was started\n");
+          fprintf (stderr, "derl-run: --resume DIR takes no experiment file and no --output, --set, --unset, "
+                   "--seed or --validate: the run goes on as it was started\n");
           options_clear (&o);
           return EXIT_BAD_INPUT;
         }

@@ -30,6 +30,8 @@ check_spec (const DerlFeature *feature, const DerlEnvSpec *spec, GError **error)
     problem = "no task splits";
   else if (spec->n_signals > 0 && !spec->signals)
     problem = "signal names missing";
+  else if (spec->target_return && !isfinite (*spec->target_return))
+    problem = "target_return is not a finite number";
   for (guint i = 0; !problem && i < spec->n_splits; i++)
     if (!spec->splits[i].name || spec->splits[i].n_tasks == 0)
       problem = "a split without a name or without tasks";

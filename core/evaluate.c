@@ -16,6 +16,7 @@ typedef struct {
   GCond cond;
   guint running;   /* workers still running, under lock */
   const DerlPolicy *policy; /* NULL: the uniform-random policy */
+  gboolean greedy; /* [evaluate] greedy: the policy acts greedily, else samples */
   GError *error;   /* first failure, under lock */
 } EvalJob;
 
@@ -35,13 +36,15 @@ random_admissible (DerlRng *rng, const guint8 *mask, guint n_actions)
   return G_MAXUINT;
 }
 
-/* The greedy action of @policy for the step @s shows. */
+/* The action of @policy for the step @s shows: greedy, or (with @rng, the
+ * episode's stream) sampled from its distribution. */
 static guint
-greedy_action (DerlPolicy *policy, const DerlEnvStep *s)
+policy_action (DerlPolicy *policy, const DerlEnvStep *s, DerlRng *rng)
 {
   DerlDecisions d = { 1, s->obs, s->candidates, s->action_mask };
+  double uniform = rng ? derl_rng_uniform (rng) : 0.0;
   guint32 action;
-  derl_policy_act (policy, &d, NULL, &action, NULL, NULL);
+  derl_policy_act (policy, &d, rng ? &uniform : NULL, &action, NULL, NULL);
   return action;
 }
 
@@ -63,7 +66,8 @@ run_episode (DerlEnv *env, DerlPolicy *policy, EvalJob *job, guint64 episode, De
   r->length = 0;
   while (!s->terminated && !s->truncated)
     {
-      guint action = policy ? greedy_action (policy, s) : random_admissible (&rng, s->action_mask, spec->n_actions);
+      guint action = policy ? policy_action (policy, s, job->greedy ? NULL : &rng)
+                            : random_admissible (&rng, s->action_mask, spec->n_actions);
       if (action == G_MAXUINT || r->length >= spec->max_steps)
         {
           g_set_error (error, DERL_RUN_ERROR, DERL_RUN_ERROR_ENV_CONTRACT,
@@ -190,6 +194,7 @@ derl_evaluate_run (const DerlExperiment *experiment, const DerlPolicy *policy, g
   }
   job.experiment = experiment;
   job.policy = policy;
+  job.greedy = derl_params_get_bool (ev, "greedy");
   job.seed = (guint64) derl_params_get_int (ex, "seed");
   job.n_episodes = (guint) derl_params_get_int (ev, "episodes");
   job.results = g_new0 (DerlEpisodeResult, job.n_episodes);

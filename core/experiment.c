@@ -28,14 +28,17 @@ static const DerlParamSpec evaluate_specs[] = {
   DERL_PARAM_INT_RANGE ("episodes", "100", 1, 10000000, "how many episodes to run"),
   DERL_PARAM_STRING ("split", "test", "mode evaluate: the env's task split to draw tasks from (see derl-inspect ENV)"),
   DERL_PARAM_LIST ("splits", "", NULL,
-                   "mode train: after training, evaluate the policy greedily on each of these splits "
+                   "mode train: after training, evaluate the policy (see greedy) on each of these splits "
                    "(episodes each), e.g. test_seen,test_unseen"),
   DERL_PARAM_LIST ("baselines", "", NULL,
                    "bilevel modes: reward formulas over the same primitives to put through the final stage as "
                    "the found formula is (same budget, runs and seeds) and compare with it, ';'-separated, e.g. g1"),
   DERL_PARAM_STRING ("policy", "",
-                     "a checkpoint (policy.ckpt of a train run) to run with greedy actions; "
+                     "a checkpoint (policy.ckpt of a train run) to run (see greedy); "
                      "empty: the uniform-random policy"),
+  DERL_PARAM_BOOL ("greedy", "true",
+                   "evaluated policies act greedily (the most probable admissible action); false: they "
+                   "sample from their distribution with each episode's stream (train and bilevel scores too)"),
   DERL_PARAM_END
 };
 
@@ -43,12 +46,14 @@ static const DerlParamSpec train_specs[] = {
   DERL_PARAM_INT_RANGE ("total_steps", "500000", 1, 1e12, "environment steps to train for"),
   DERL_PARAM_INT_RANGE ("eval_interval", "0", 0, 1e12,
                         "evaluate every this many steps (0: only at the end)"),
-  DERL_PARAM_INT_RANGE ("eval_episodes", "100", 1, 10000000, "episodes per evaluation (greedy actions)"),
+  DERL_PARAM_INT_RANGE ("eval_episodes", "100", 1, 10000000,
+                        "episodes per evaluation (greedy actions unless [evaluate] greedy = false)"),
   DERL_PARAM_STRING ("train_split", "train", "the env's split to train on"),
   DERL_PARAM_STRING ("eval_split", "val", "the env's split to evaluate on"),
-  { "target_return", DERL_PARAM_DOUBLE, 0, "475", 0, 0, NULL,
+  /* No default of its own: the env's (DerlEnvSpec.target_return), if any. */
+  { "target_return", DERL_PARAM_DOUBLE, 0, NULL, 0, 0, NULL,
     "the summary reports the first step at which the mean of the last 20 training returns reached "
-    "this (475: CartPole-v1 solved)", { NULL } },
+    "this (default: the env's solved threshold, e.g. 475 for cartpole; none for most envs)", { NULL } },
   DERL_PARAM_END
 };
 
@@ -405,12 +410,69 @@ check_keys (Loader *l, const char *data, gsize length)
   return l->errors->len == errors;
 }
 
+/* "-group.key": removes the key from the file.  A key the file does not
+ * have is an error (a misspelt name would otherwise go unnoticed), and so
+ * is a key that a --set also names. */
+static void
+apply_unset (Loader *l, const char *const *overrides, const char *unset)
+{
+  const char *dot = strchr (unset, '.');
+  if (!dot || dot == unset || !dot[1] || strchr (unset, '='))
+    {
+      add_error (l, DERL_EXPERIMENT_ERROR_PARSE, "--unset %s: expected GROUP.KEY, e.g. optimizer.gae_lambda",
+                 unset);
+      return;
+    }
+  g_autofree char *group = g_strndup (unset, (gsize) (dot - unset));
+  g_autofree char *key = g_strdup (dot + 1);
+  g_strstrip (group);
+  g_strstrip (key);
+  for (guint i = 0; overrides[i]; i++)
+    {
+      const char *eq = strchr (overrides[i], '=');
+      g_autofree char *id = eq ? g_strndup (overrides[i], (gsize) (eq - overrides[i])) : NULL;
+      if (id && overrides[i][0] != '-')
+        {
+          g_auto (GStrv) parts = g_strsplit (id, ".", 2);
+          if (parts[1] && strcmp (g_strstrip (parts[0]), group) == 0 && strcmp (g_strstrip (parts[1]), key) == 0)
+            {
+              add_error (l, DERL_EXPERIMENT_ERROR_PARSE, "--unset %s.%s: the key is also given with --set %s",
+                         group, key, overrides[i]);
+              return;
+            }
+        }
+    }
+  if (!g_key_file_has_group (l->keys, group))
+    {
+      add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_KEY, "--unset %s.%s: %s has no group [%s]", group, key,
+                 l->label, group);
+      return;
+    }
+  if (!g_key_file_has_key (l->keys, group, key, NULL))
+    {
+      gsize n = 0;
+      g_auto (GStrv) keys = g_key_file_get_keys (l->keys, group, &n, NULL);
+      const char *near = _derl_suggest_closest (key, (const char *const *) keys, n);
+      g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
+      add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_KEY, "--unset %s.%s: [%s] of %s has no key '%s'%s", group,
+                 key, group, l->label, key, hint);
+      return;
+    }
+  g_key_file_remove_key (l->keys, group, key, NULL);
+}
+
 static void
 apply_overrides (Loader *l, const char *const *overrides)
 {
+  /* Removals first: a --set never names a removed key. */
+  for (guint i = 0; overrides && overrides[i]; i++)
+    if (overrides[i][0] == '-')
+      apply_unset (l, overrides, overrides[i] + 1);
   for (guint i = 0; overrides && overrides[i]; i++)
     {
       const char *set = overrides[i];
+      if (set[0] == '-')
+        continue;
       const char *eq = strchr (set, '=');
       const char *dot = eq ? memchr (set, '.', (gsize) (eq - set)) : NULL;
       g_autofree char *quoted = _derl_quote (set, -1);
@@ -454,6 +516,35 @@ list_features (DerlRegistry *registry, int kind)
     }
   if (!s->len)
     g_string_append (s, "none found; see derl-inspect");
+  return g_string_free (s, FALSE);
+}
+
+/* The plugins that failed to load, other than @except, each as its file's
+ * base name and its reason, with the file's path shortened the same way and
+ * without the advice after it ("; not loaded: gridx.so: cannot open plugin:
+ * gridx.so: undefined symbol: foo"), or "" when every plugin loaded. */
+static char *
+list_unavailable (DerlRegistry *registry, const DerlPlugin *except)
+{
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < derl_registry_get_n_plugins (registry); i++)
+    {
+      const DerlPlugin *p = derl_registry_get_plugin (registry, i);
+      if (p == except || derl_plugin_is_available (p) || !derl_plugin_get_error (p))
+        continue;
+      const char *path = derl_plugin_get_path (p);
+      g_autofree char *base = g_path_get_basename (path);
+      g_auto (GStrv) parts = g_strsplit (derl_plugin_get_error (p)->message, path, -1);
+      g_autofree char *reason = g_strjoinv (base, parts);
+      char *advice = strstr (reason, "; ");
+      if (advice) /* the reason alone, without the advice that follows it */
+        *advice = '\0';
+      g_autofree char *prefix = g_strconcat (base, ": ", NULL);
+      g_string_append (s, s->len ? "; " : "; not loaded: ");
+      if (!g_str_has_prefix (reason, prefix))
+        g_string_append (s, prefix);
+      g_string_append (s, reason);
+    }
   return g_string_free (s, FALSE);
 }
 
@@ -547,9 +638,10 @@ resolve_feature (Loader *l, const GroupInfo *g, char **note)
     why = g_strdup_printf (" (plugin %s is unavailable: %s)", derl_plugin_get_path (p),
                            derl_plugin_get_error (p)->message);
   g_autofree char *quoted = _derl_quote (name, -1);
+  g_autofree char *broken = list_unavailable (l->registry, why ? p : NULL);
   add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_FEATURE,
-             "%s: [%s] name: no %s named '%s'%s (available: %s)%s", where, g->name, kind, quoted,
-             hint, available, why ? why : "");
+             "%s: [%s] name: no %s named '%s'%s (available: %s%s)%s", where, g->name, kind, quoted,
+             hint, available, broken, why ? why : "");
   return NULL;
 }
 
@@ -597,8 +689,11 @@ load_group_keys (Loader *l, const GroupInfo *g, const DerlFeature *feature, Derl
         add_error (l, err->code, "%s: [%s] %s = %s: %s", where, g->name, key, quoted, err->message);
     }
 
+  /* Keys without a default that are not required (only the core's [train]
+   * target_return) may stay unset. */
   for (guint j = 0; specs[j].name; j++)
-    if (!derl_params_is_set (params, specs[j].name))
+    if (!derl_params_is_set (params, specs[j].name)
+        && ((specs[j].flags & DERL_PARAM_REQUIRED) || specs[j].default_value))
       {
         g_autofree char *expected = derl_param_spec_describe (&specs[j]);
         add_error (l, DERL_EXPERIMENT_ERROR_MISSING_KEY,
@@ -649,9 +744,10 @@ load_primitives (Loader *l, DerlExperiment *experiment)
           g_autofree char *near = name ? derl_registry_suggest (l->registry, DERL_FEATURE_PRIMITIVE, name) : NULL;
           g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
           g_autofree char *quoted = _derl_quote (name ? name : "", -1);
+          g_autofree char *broken = list_unavailable (l->registry, NULL);
           add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_FEATURE,
-                     "%s: [primitives] %s = %s: no primitive named '%s'%s (available: %s)", where, key, quoted,
-                     quoted, hint, available);
+                     "%s: [primitives] %s = %s: no primitive named '%s'%s (available: %s%s)", where, key, quoted,
+                     quoted, hint, available, broken);
           complete = FALSE;
           continue;
         }
@@ -976,6 +1072,22 @@ _derl_experiment_get_meta_optimizer (const DerlExperiment *experiment)
   return experiment->meta_optimizer;
 }
 
+/* [train] target_return, when the file does not set it: the env's own
+ * threshold, or none. */
+static void
+default_target_return (DerlExperiment *experiment, DerlEnv *env)
+{
+  DerlParams *train = experiment->params[find_group ("train") - groups];
+  const DerlEnvSpec *spec = derl_env_get_spec (env);
+  char text[G_ASCII_DTOSTR_BUF_SIZE];
+
+  if (derl_params_is_set (train, "target_return") || !spec->target_return)
+    return;
+  g_ascii_dtostr (text, sizeof text, *spec->target_return);
+  if (!derl_params_set (train, "target_return", text, NULL))
+    g_warn_if_reached (); /* derl_env_new() checked it is finite */
+}
+
 /* Checks across groups, some needing an env instance. */
 static void
 check_env (Loader *l, DerlExperiment *experiment)
@@ -1006,6 +1118,7 @@ check_env (Loader *l, DerlExperiment *experiment)
     {
       check_split (l, experiment, env, "train", "train_split");
       check_split (l, experiment, env, "train", "eval_split");
+      default_target_return (experiment, env);
     }
 }
 
@@ -1159,6 +1272,8 @@ write_group (GKeyFile *out, const char *group, const DerlFeature *feature, const
   for (guint i = 0; specs[i].name; i++)
     {
       const char *text = derl_params_get_text (params, specs[i].name);
+      if (!text && !(specs[i].flags & DERL_PARAM_REQUIRED))
+        continue; /* an optional key without a value: [train] target_return for most envs */
       g_autofree char *comment = g_strdup_printf (" %s", specs[i].doc);
       g_key_file_set_string (out, group, specs[i].name, text ? text : "");
       g_key_file_set_comment (out, group, specs[i].name, comment, NULL);

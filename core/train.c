@@ -398,7 +398,9 @@ trainer_init (Trainer *t, const DerlExperiment *experiment, const DerlTrainOptio
 
   t->experiment = experiment;
   t->seed = options ? options->seed : (guint64) derl_params_get_int (ex, "seed");
-  t->target_return = derl_params_get_double (tr, "target_return");
+  /* No target (the env has none and the experiment sets none): never reached. */
+  t->target_return = derl_params_is_set (tr, "target_return") ? derl_params_get_double (tr, "target_return")
+                                                              : INFINITY;
   t->env_feature = derl_experiment_get_feature (experiment, DERL_FEATURE_ENV);
   t->env_params = derl_experiment_get_params (experiment, "env");
   t->opt = derl_feature_get_optimizer_vtable (opt);
@@ -526,12 +528,21 @@ eval_event (const Trainer *t, const DerlEvalResult *r)
   return o;
 }
 
+/* [evaluate] greedy: how evaluations, and so the bilevel scores, act. */
+static gboolean
+eval_greedy (const Trainer *t)
+{
+  const DerlParams *ev = derl_experiment_get_params (t->experiment, "evaluate");
+  return !ev || derl_params_get_bool (ev, "greedy");
+}
+
 static gboolean
 evaluate (Trainer *t, DerlMetrics *metrics, DerlEvalResult *r, GError **error)
 {
   const DerlParams *tr = derl_experiment_get_params (t->experiment, "train");
-  if (!derl_policy_evaluate_greedy (t->policy, t->env_feature, t->env_params, t->eval_split,
-                                    (guint) derl_params_get_int (tr, "eval_episodes"), t->seed, r, error))
+  if (!derl_policy_evaluate_episodes (t->policy, t->env_feature, t->env_params, t->eval_split,
+                                      (guint) derl_params_get_int (tr, "eval_episodes"), t->seed,
+                                      eval_greedy (t), r, error))
     return FALSE;
   if (!metrics)
     return TRUE;
@@ -550,8 +561,9 @@ evaluate_splits (Trainer *t, DerlMetrics *metrics, DerlTrainSummary *summary, GE
     {
       DerlEvalResult *r = &summary->split_eval[i];
       guint split = (guint) derl_env_find_split (t->envs[0], splits[i]);
-      if (!derl_policy_evaluate_greedy (t->policy, t->env_feature, t->env_params, split,
-                                        (guint) derl_params_get_int (ev, "episodes"), t->seed, r, error))
+      if (!derl_policy_evaluate_episodes (t->policy, t->env_feature, t->env_params, split,
+                                          (guint) derl_params_get_int (ev, "episodes"), t->seed,
+                                          eval_greedy (t), r, error))
         return FALSE;
       summary->splits[i] = splits[i];
       summary->n_splits = i + 1;
@@ -718,12 +730,21 @@ out:
   return ok;
 }
 
-/* ---- greedy evaluation ---- */
+/* ---- evaluation ---- */
 
 gboolean
 derl_policy_evaluate_greedy (DerlPolicy *policy, const DerlFeature *env_feature, const DerlParams *env_params,
                              guint split, guint n_episodes, guint64 seed, DerlEvalResult *result,
                              GError **error)
+{
+  return derl_policy_evaluate_episodes (policy, env_feature, env_params, split, n_episodes, seed, TRUE, result,
+                                        error);
+}
+
+gboolean
+derl_policy_evaluate_episodes (DerlPolicy *policy, const DerlFeature *env_feature, const DerlParams *env_params,
+                               guint split, guint n_episodes, guint64 seed, gboolean greedy,
+                               DerlEvalResult *result, GError **error)
 {
   guint k = MIN (n_episodes, derl_policy_get_max_rows (policy));
   g_autoptr (GPtrArray) envs = g_ptr_array_new_with_free_func ((GDestroyNotify) derl_env_free);
@@ -747,15 +768,17 @@ derl_policy_evaluate_greedy (DerlPolicy *policy, const DerlFeature *env_feature,
   g_autofree const DerlEnvStep **now = g_new0 (const DerlEnvStep *, k);
   g_autofree double *ret = g_new0 (double, k);
   g_autofree guint *length = g_new0 (guint, k);
+  /* Each episode's stream: its reset, then (sampling) one uniform per step. */
+  g_autofree DerlRng *rng = g_new0 (DerlRng, k);
+  g_autofree double *uniform = greedy ? NULL : g_new0 (double, k);
 
   for (guint wave = 0; wave < n_episodes; wave += k)
     {
       guint n = MIN (k, n_episodes - wave), active = n;
       for (guint i = 0; i < n; i++)
         {
-          DerlRng rng;
-          derl_rng_init (&rng, seed, DERL_RNG_STREAM_EPISODE, 0, 0, wave + i);
-          now[i] = derl_env_reset (envs->pdata[i], split, wave + i, &rng, error);
+          derl_rng_init (&rng[i], seed, DERL_RNG_STREAM_EPISODE, 0, 0, wave + i);
+          now[i] = derl_env_reset (envs->pdata[i], split, wave + i, &rng[i], error);
           if (!now[i])
             return FALSE;
           ret[i] = 0;
@@ -771,10 +794,12 @@ derl_policy_evaluate_greedy (DerlPolicy *policy, const DerlFeature *env_feature,
                 memcpy (mask + m * a, now[i]->action_mask, a);
                 if (c)
                   memcpy (cand + m * c, now[i]->candidates, sizeof (float) * c);
+                if (uniform)
+                  uniform[m] = derl_rng_uniform (&rng[i]);
                 which[m++] = i;
               }
           DerlDecisions d = { m, obs, cand, mask };
-          derl_policy_act (policy, &d, NULL, actions, NULL, NULL);
+          derl_policy_act (policy, &d, uniform, actions, NULL, NULL);
           for (guint j = 0; j < m; j++)
             {
               guint i = which[j];

@@ -17,9 +17,9 @@ episodes () { grep '"event":"episode"' "$1/metrics.jsonl"; }
 
 # -- version and help
 expect 0 "--version" -- "$RUN" --version
-contains "$T/out" "derl-run 0.1.0 (plugin ABI 1, API 1.0)" "--version"
+contains "$T/out" "derl-run 0.1.0 (plugin ABI 1, API 1.1)" "--version"
 expect 0 "--help" -- "$RUN" --help
-for opt in --validate --output --seed --threads --set --plugin-path --quiet --version; do
+for opt in --validate --output --seed --threads --set --unset --plugin-path --quiet --version; do
   contains "$T/out" "$opt" "--help lists $opt"
 done
 expect 2 "unknown option" -- "$RUN" --frobnicate "$QUICK"
@@ -52,6 +52,26 @@ contains "$T/err" "[experiment] seed = -3: -3 is out of range" "--seed validated
 expect 2 "bad --threads" -- "$RUN" -j -1 "$QUICK"
 expect 2 "missing file" -- "$RUN" "$T/nope.ini"
 contains "$T/err" "nope.ini" "missing file named"
+
+# -- --unset drops a key of the file before validation
+printf '[experiment]\nmode = train\n[env]\nname = cartpole\n[optimizer]\nname = ppo\ngae_lambda = 0.9\n' >"$T/ppo.ini"
+expect 2 "a PPO key with GRPO" -- "$RUN" --validate --set optimizer.name=grpo "$T/ppo.ini"
+contains "$T/err" "[optimizer] gae_lambda: unknown key for optimizer 'grpo'" "the PPO key refused"
+expect 0 "--unset the PPO key" -- "$RUN" --validate --set optimizer.name=grpo --unset optimizer.gae_lambda "$T/ppo.ini"
+contains "$T/out" "name=grpo" "--set applied beside --unset"
+grep -q "gae_lambda" "$T/out" && fail "--unset key still resolved" || ok
+expect 0 "--unset: the default applies" -- "$RUN" --validate --unset optimizer.gae_lambda "$T/ppo.ini"
+contains "$T/out" "gae_lambda=0.95" "the default after --unset"
+expect 2 "--unset an absent key" -- "$RUN" --validate --unset optimizer.gae_lamda "$T/ppo.ini"
+contains "$T/err" "--unset optimizer.gae_lamda: [optimizer] of $T/ppo.ini has no key 'gae_lamda'; did you mean 'gae_lambda'?" "absent key named"
+expect 2 "--unset an absent group" -- "$RUN" --validate --unset reward.formula "$T/ppo.ini"
+contains "$T/err" "--unset reward.formula: $T/ppo.ini has no group [reward]" "absent group named"
+expect 2 "--unset and --set of one key" -- "$RUN" --validate --unset optimizer.gae_lambda --set optimizer.gae_lambda=0.5 "$T/ppo.ini"
+contains "$T/err" "--unset optimizer.gae_lambda: the key is also given with --set" "conflict named"
+expect 2 "--unset malformed" -- "$RUN" --validate --unset optimizer "$T/ppo.ini"
+contains "$T/err" "--unset optimizer: expected GROUP.KEY" "malformed --unset"
+expect 2 "--unset a required key" -- "$RUN" --validate --unset env.name "$T/ppo.ini"
+contains "$T/err" "[env] name: missing required key" "required key after --unset"
 
 # -- a run: its directory, determinism on 1 and 2 threads
 expect 0 "run, 1 thread" -- "$RUN" -q -j 1 -o "$T/a" "$QUICK"
@@ -99,6 +119,7 @@ expect 0 "inspect cartpole" -- "$INSPECT" cartpole
 contains "$T/out" "max_steps" "cartpole's parameter"
 contains "$T/out" "accepts an integer in [1, 10000000]" "its range"
 contains "$T/out" "signals         upright centered" "its signals"
+contains "$T/out" "target return   475 " "its target return"
 expect 0 "inspect --json" -- "$INSPECT" --json cartpole
 contains "$T/out" '"name" : "max_steps"' "json parameter"
 expect 0 "inspect group" -- "$INSPECT" experiment
@@ -126,10 +147,20 @@ expect 0 "train with a formula" -- "$RUN" -o "$T/avg" --set train.total_steps=20
   "$top_srcdir/data/experiments/household-avg.ini"
 contains "$T/out" "final policy, greedy, 7 episodes per split:" "split table header"
 contains "$T/out" "    test_unseen " "a row per split"
+contains "$T/out" "reached --" "no target for household"
 contains "$T/avg/summary.json" '"split" : "test_seen"' "splits in summary.json"
 contains "$T/avg/metrics.jsonl" '"g3_mid":' "primitive means logged"
 contains "$T/avg/experiment.ini" "g4=late" "the resolved experiment binds the primitives"
 expect 0 "the resolved formula experiment runs again" -- "$RUN" --validate "$T/avg/experiment.ini"
+# [train] target_return defaults to the env's: household has none, cartpole 475
+contains "$T/avg/summary.json" '"target_return" : null' "no target in summary.json"
+contains "$T/avg/summary.json" '"first_step_target" : null' "no first_step_target in summary.json"
+grep -q "target_return" "$T/avg/experiment.ini" && fail "an unset target_return resolved" || ok
+expect 0 "cartpole's target" -- "$RUN" --validate "$top_srcdir/data/experiments/cartpole-ppo.ini"
+contains "$T/out" "target_return=475" "cartpole's target_return"
+expect 0 "an explicit target for household" -- "$RUN" --validate --set train.target_return=0.5 \
+  "$top_srcdir/data/experiments/household-train.ini"
+contains "$T/out" "target_return=0.5" "an explicit target_return kept"
 
 # -- tensor backends: name = auto picks cudnn where it can run, else cpu, and
 # says which; the resolved experiment names it.  Where the cudnn plugin is

@@ -50,6 +50,79 @@ run (DerlExperiment *e, guint threads, DerlEvaluateSummary *summary)
   return text;
 }
 
+/* As run(), with @policy acting. */
+static char *
+run_policy (DerlExperiment *e, const DerlPolicy *policy, guint threads, DerlEvaluateSummary *summary)
+{
+  GError *error = NULL;
+  char *path = g_strdup_printf ("%s/policy-%u.jsonl", tmpdir, threads);
+  char *text = NULL;
+  DerlMetrics *m = derl_metrics_open (path, &error);
+  ck_assert_ptr_nonnull (m);
+  ck_assert_msg (derl_evaluate_run (e, policy, threads, m, NULL, NULL, summary, &error), "%s",
+                 error ? error->message : "");
+  ck_assert (derl_metrics_close (m, &error));
+  ck_assert (g_file_get_contents (path, &text, NULL, NULL));
+  g_remove (path);
+  g_free (path);
+  return text;
+}
+
+/* [evaluate] greedy = false: a policy's actions are sampled with each
+ * episode's stream, so the numbers are the same on any thread count, and
+ * the same through derl_policy_evaluate_episodes() (train mode's
+ * evaluations).  A fresh policy is near uniform over CartPole's two
+ * actions: sampled, it does what the random policy does (about 22 steps);
+ * greedy, it pushes mostly one way and drops the pole within about 10. */
+START_TEST (test_sampled_policy)
+{
+  const char *ini = "[experiment]\nseed = 5\n[evaluate]\nepisodes = 200\nsplit = val\n"
+                    "greedy = %s\n[env]\nname = cartpole\n";
+  g_autofree char *sampled_ini = g_strdup_printf (ini, "false");
+  g_autofree char *greedy_ini = g_strdup_printf (ini, "true");
+  DerlExperiment *sampled = experiment (sampled_ini);
+  DerlExperiment *greedy = experiment (greedy_ini);
+  DerlBackend *backend = derl_backend_new_cpu ();
+  DerlPolicyConfig c = { 4, 2, 0, 2, { 64, 64 }, DERL_ACTIVATION_TANH, FALSE, DERL_DTYPE_F32 };
+  GError *error = NULL;
+  DerlPolicy *policy = derl_policy_new (backend, &c, 64, 3, &error);
+  ck_assert_msg (policy != NULL, "%s", error ? error->message : "");
+  DerlEvaluateSummary s1, s2, s5, g1, g2;
+
+  char *one = run_policy (sampled, policy, 1, &s1);
+  char *two = run_policy (sampled, policy, 2, &s2);
+  char *five = run_policy (sampled, policy, 5, &s5);
+  ck_assert_str_eq (one, two);
+  ck_assert_str_eq (one, five);
+  ck_assert (memcmp (&s1, &s5, sizeof s1) == 0);
+  char *gone = run_policy (greedy, policy, 1, &g1);
+  char *gtwo = run_policy (greedy, policy, 3, &g2);
+  ck_assert_str_eq (gone, gtwo);
+  ck_assert_msg (s1.mean_return > g1.mean_return + 5.0, "sampled %f, greedy %f", s1.mean_return, g1.mean_return);
+  ck_assert_msg (s1.mean_return > 17.0 && s1.mean_return < 28.0, "sampled %f", s1.mean_return);
+
+  /* The same episodes through train mode's evaluation, sampled and greedy. */
+  const DerlFeature *env = derl_experiment_get_feature (sampled, DERL_FEATURE_ENV);
+  const DerlParams *env_params = derl_experiment_get_params (sampled, "env");
+  DerlEvalResult r;
+  ck_assert (derl_policy_evaluate_episodes (policy, env, env_params, 1, 200, 5, FALSE, &r, &error));
+  ck_assert_double_eq (r.mean_return, s1.mean_return);
+  ck_assert_double_eq (r.success_rate, s1.success_rate);
+  ck_assert (derl_policy_evaluate_episodes (policy, env, env_params, 1, 200, 5, TRUE, &r, &error));
+  ck_assert_double_eq (r.mean_return, g1.mean_return);
+
+  g_free (one);
+  g_free (two);
+  g_free (five);
+  g_free (gone);
+  g_free (gtwo);
+  derl_policy_free (policy);
+  derl_backend_free (backend);
+  derl_experiment_free (sampled);
+  derl_experiment_free (greedy);
+}
+END_TEST
+
 START_TEST (test_same_numbers_on_any_thread_count)
 {
   DerlExperiment *e = experiment ("[experiment]\nseed = 11\n[evaluate]\nepisodes = 300\n[env]\nname = cartpole\n");
@@ -172,6 +245,7 @@ evaluate_suite (void)
   TCase *tc = tcase_create ("core");
   tcase_add_checked_fixture (tc, setup, teardown);
   tcase_add_test (tc, test_same_numbers_on_any_thread_count);
+  tcase_add_test (tc, test_sampled_policy);
   tcase_add_test (tc, test_random_cartpole_return);
   tcase_add_test (tc, test_seed_changes_numbers);
   tcase_add_test (tc, test_deterministic_env_numbers);

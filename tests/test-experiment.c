@@ -176,6 +176,16 @@ START_TEST (test_unknown_feature)
   assert_fails ("[env]\nname = initfail\n", NULL, DERL_EXPERIMENT_ERROR_UNKNOWN_FEATURE,
                 "no env named 'initfail'", "is unavailable: ", "fixture device /dev/derl-fixture not found",
                 NULL);
+  /* An unknown name lists, after the available features, the plugins that
+   * failed to load, by file name, with their reasons. */
+  assert_fails ("[env]\nname = gridx\n", NULL, DERL_EXPERIMENT_ERROR_UNKNOWN_FEATURE,
+                "no env named 'gridx' (available: ", "; not loaded: ",
+                "abi.so: built for plugin ABI 42", "unresolved.so: cannot open plugin: ",
+                "undefined symbol: derl_fixture_missing_function",
+                "initfail.so: plugin 'fixture-initfail' failed to initialise: ", NULL);
+  assert_fails ("[env]\nname = cartpole\n[primitives]\ng1 = nosuchprim\n", NULL,
+                DERL_EXPERIMENT_ERROR_UNKNOWN_FEATURE, "no primitive named 'nosuchprim'",
+                "; not loaded: ", "abi.so: built for plugin ABI 42", NULL);
 }
 END_TEST
 

@@ -31,7 +31,10 @@ typedef struct {
   const char *policy_sha256;
 } Fingerprint;
 
-/* GRPO on household: 4 groups x 8 episodes per update, 3 updates. */
+/* GRPO on household: 4 groups x 8 episodes per update, 3 updates.  Its
+ * summary has no target (household has no target_return): with
+ * train.target_return=475 added, the metrics hash to the value pinned
+ * before envs gave that default, 78be1de6...ee27. */
 static const char *const household_sets[] = {
   "train.total_steps=4000", "optimizer.n_groups=4", "train.eval_episodes=40", "train.eval_interval=2000", NULL
 };
@@ -49,7 +52,7 @@ static const char *const derl_sets[] = {
 
 static const Fingerprint fingerprints[] = {
   { "household-grpo", "household-train.ini", household_sets,
-    "78be1de640a11514a69dc67d742cbb26589f47e0ab56826c5c2f5c099373ee27",
+    "6fdc5325dcfb4d242d24d6311f084fae411148987b75db324162f9e927def2ec",
     "933f2cc294c774c4b7a8a2404d89c1275a5eb249829e22c636e0a87cd85b9306" },
   { "cartpole-ppo", "cartpole-ppo.ini", cartpole_sets,
     "6718763c7778428121bb135279f63859bb0e29b6d0587aa6fc164fceff41a131",

@@ -47,7 +47,7 @@ START_TEST (test_each_broken_plugin_has_its_error)
 
   assert_unavailable (r, "noentry.so", DERL_PLUGIN_ERROR_NO_ENTRY, "does not export derl_plugin_get_desc()");
   assert_unavailable (r, "abi.so", DERL_PLUGIN_ERROR_ABI_MISMATCH, "built for plugin ABI 42, but this derl uses ABI 1");
-  assert_unavailable (r, "apinew.so", DERL_PLUGIN_ERROR_API_TOO_NEW, "built against derl API 1.1, but this derl provides API 1.0");
+  assert_unavailable (r, "apinew.so", DERL_PLUGIN_ERROR_API_TOO_NEW, "built against derl API 1.2, but this derl provides API 1.1");
   assert_unavailable (r, "initfail.so", DERL_PLUGIN_ERROR_INIT_FAILED,
                       "plugin 'fixture-initfail' failed to initialise: fixture device /dev/derl-fixture not found");
   assert_unavailable (r, "unresolved.so", DERL_PLUGIN_ERROR_OPEN, "undefined symbol: derl_fixture_missing_function");

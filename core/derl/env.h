@@ -33,6 +33,10 @@ typedef struct {
  *   reward primitives (@signals is an array of @n_signals names)
  * @n_splits: @splits: the task splits (an array of @n_splits)
  * @state_size: doubles in the env's physical state (see get_state), or 0
+ * @target_return: (nullable): the return at which the env counts as solved
+ *   (CartPole-v1: 475), the default of the experiment's [train]
+ *   target_return; NULL when the env has none (then a run reports no
+ *   target unless the experiment sets one).  Since API 1.1.
  *
  * What an env instance tells the core about itself.  The env's create()
  * fills it; the strings and arrays it points to must live as long as the
@@ -48,8 +52,9 @@ typedef struct {
   guint n_splits;
   const DerlEnvSplit *splits;
   guint state_size;
+  const double *target_return;
   /*< private >*/
-  gpointer _reserved[4];
+  gpointer _reserved[3];
 } DerlEnvSpec;
 
 /**

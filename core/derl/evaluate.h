@@ -47,8 +47,10 @@ typedef void (*DerlProgressFunc) (guint done, guint total, gpointer user_data);
 /**
  * derl_evaluate_run:
  * @experiment: an experiment with an env selected
- * @policy: (nullable): the policy to act with, greedily; NULL for the
- *   uniform-random policy over admissible actions
+ * @policy: (nullable): the policy to act with, greedily or, with
+ *   [evaluate] greedy = false, sampling its actions with a uniform drawn
+ *   from the episode's stream at each step; NULL for the uniform-random
+ *   policy over admissible actions
  * @n_threads: worker threads (>= 1); the results do not depend on it
  * @metrics: (nullable): where one "episode" event per episode is written,
  *   in episode order

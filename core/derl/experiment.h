@@ -28,7 +28,9 @@ typedef struct _DerlExperiment DerlExperiment;
  * @registry: where plugin features are looked up
  * @path: the experiment file
  * @overrides: (nullable): NULL-terminated "group.key=value" strings applied
- *   on top of the file, validated the same way
+ *   on top of the file, validated the same way; a string "-group.key"
+ *   removes that key from the file instead (its default applies), and is an
+ *   error when the file has no such key or another override sets it
  *
  * Reads and validates an experiment.  On failure returns NULL and sets a
  * %DERL_EXPERIMENT_ERROR whose message names the file, group, key, the

@@ -88,4 +88,18 @@ gboolean derl_policy_evaluate_greedy (DerlPolicy *policy, const DerlFeature *env
                                       guint split, guint n_episodes, guint64 seed, DerlEvalResult *result,
                                       GError **error);
 
+/**
+ * derl_policy_evaluate_episodes:
+ * @greedy: TRUE for greedy actions (as derl_policy_evaluate_greedy());
+ *   FALSE to sample each action from @policy's distribution with a uniform
+ *   drawn from the episode's stream, after its reset's draws: the numbers
+ *   are those of evaluate mode with [evaluate] greedy = false, on any
+ *   number of threads
+ *
+ * As derl_policy_evaluate_greedy(), greedy or sampled.  Since API 1.1.
+ */
+gboolean derl_policy_evaluate_episodes (DerlPolicy *policy, const DerlFeature *env, const DerlParams *env_params,
+                                        guint split, guint n_episodes, guint64 seed, gboolean greedy,
+                                        DerlEvalResult *result, GError **error);
+
 G_END_DECLS

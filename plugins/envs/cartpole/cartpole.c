@@ -91,6 +91,10 @@ derl_cartpole_write_signals (const DerlCartpole *self, DerlEnvStep *out)
     derl_cartpole_closeness (self->x, 1.0 / CARTPOLE_X_THRESHOLD);
 }
 
+/* CartPole-v1's reward threshold (Gymnasium's reward_threshold): the default
+ * of an experiment's [train] target_return. */
+static const double cartpole_target_return = 475.0;
+
 /* Lifecycle */
 
 static gboolean
@@ -110,6 +114,7 @@ derl_cartpole_create (const DerlParams *params, DerlEnvSpec *spec, gpointer *sta
   spec->n_splits = G_N_ELEMENTS (cartpole_splits);
   spec->splits = cartpole_splits;
   spec->state_size = CARTPOLE_STATE_SIZE;
+  spec->target_return = &cartpole_target_return;
 
   *state = self;
   return TRUE;
