@@ -58,15 +58,8 @@ grep -q "splits          train (1000 tasks), val (200 tasks), test (200 tasks)" 
   || fail "its splits"
 grep -q "target return   0.9 " "$T/desc" && ok || fail "its target return"
 
-# --- derl-inspect --check: the env keeps the step contract.  It runs once
-# derl-inspect has the option (its --help mentions it); until then it is
-# skipped, and says so.
-if "$INSPECT" --help 2>&1 | grep -q -- "--check"; then
-  "$INSPECT" --check gridworld >"$T/check" 2>&1 && ok || { cat "$T/check"; fail "derl-inspect --check gridworld"; }
-else
-  echo "SKIP (one step): derl-inspect has no --check yet"
-fi
-# ---
+# derl-inspect --check: the env keeps the step contract.
+"$INSPECT" --check gridworld >"$T/check" 2>&1 && ok || { cat "$T/check"; fail "derl-inspect --check gridworld"; }
 
 # A short training run: its summary uses the env's target return (0.9), and
 # a run on one thread and on two gives the same numbers.
