@@ -410,6 +410,19 @@ check_keys (Loader *l, const char *data, gsize length)
   return l->errors->len == errors;
 }
 
+/* A group or key name an override may give: UTF-8, not empty, without
+ * control bytes or the characters of the file's syntax. */
+static gboolean
+override_name_valid (const char *name)
+{
+  if (!*name || !g_utf8_validate (name, -1, NULL))
+    return FALSE;
+  for (const char *p = name; *p; p++)
+    if (g_ascii_iscntrl (*p) || strchr ("[]=#", *p))
+      return FALSE;
+  return TRUE;
+}
+
 /* "-group.key": removes the key from the file.  A key the file does not
  * have is an error (a misspelt name would otherwise go unnoticed), and so
  * is a key that a --set also names. */
@@ -419,14 +432,23 @@ apply_unset (Loader *l, const char *const *overrides, const char *unset)
   const char *dot = strchr (unset, '.');
   if (!dot || dot == unset || !dot[1] || strchr (unset, '='))
     {
+      g_autofree char *quoted = _derl_quote (unset, -1);
       add_error (l, DERL_EXPERIMENT_ERROR_PARSE, "--unset %s: expected GROUP.KEY, e.g. optimizer.gae_lambda",
-                 unset);
+                 quoted);
       return;
     }
   g_autofree char *group = g_strndup (unset, (gsize) (dot - unset));
   g_autofree char *key = g_strdup (dot + 1);
   g_strstrip (group);
   g_strstrip (key);
+  if (!override_name_valid (group) || !override_name_valid (key))
+    {
+      g_autofree char *quoted = _derl_quote (unset, -1);
+      add_error (l, DERL_EXPERIMENT_ERROR_PARSE, "--unset %s: not a valid group or key name", quoted);
+      return;
+    }
+  g_autofree char *qgroup = _derl_quote (group, -1);
+  g_autofree char *qkey = _derl_quote (key, -1);
   for (guint i = 0; overrides[i]; i++)
     {
       const char *eq = strchr (overrides[i], '=');
@@ -436,16 +458,17 @@ apply_unset (Loader *l, const char *const *overrides, const char *unset)
           g_auto (GStrv) parts = g_strsplit (id, ".", 2);
           if (parts[1] && strcmp (g_strstrip (parts[0]), group) == 0 && strcmp (g_strstrip (parts[1]), key) == 0)
             {
+              g_autofree char *qset = _derl_quote (overrides[i], -1);
               add_error (l, DERL_EXPERIMENT_ERROR_PARSE, "--unset %s.%s: the key is also given with --set %s",
-                         group, key, overrides[i]);
+                         qgroup, qkey, qset);
               return;
             }
         }
     }
   if (!g_key_file_has_group (l->keys, group))
     {
-      add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_KEY, "--unset %s.%s: %s has no group [%s]", group, key,
-                 l->label, group);
+      add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_KEY, "--unset %s.%s: %s has no group [%s]", qgroup, qkey,
+                 l->label, qgroup);
       return;
     }
   if (!g_key_file_has_key (l->keys, group, key, NULL))
@@ -454,8 +477,8 @@ apply_unset (Loader *l, const char *const *overrides, const char *unset)
       g_auto (GStrv) keys = g_key_file_get_keys (l->keys, group, &n, NULL);
       const char *near = _derl_suggest_closest (key, (const char *const *) keys, n);
       g_autofree char *hint = near ? g_strdup_printf ("; did you mean '%s'?", near) : g_strdup ("");
-      add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_KEY, "--unset %s.%s: [%s] of %s has no key '%s'%s", group,
-                 key, group, l->label, key, hint);
+      add_error (l, DERL_EXPERIMENT_ERROR_UNKNOWN_KEY, "--unset %s.%s: [%s] of %s has no key '%s'%s", qgroup,
+                 qkey, qgroup, l->label, qkey, hint);
       return;
     }
   g_key_file_remove_key (l->keys, group, key, NULL);
@@ -486,8 +509,7 @@ apply_overrides (Loader *l, const char *const *overrides)
       g_autofree char *key = g_strndup (dot + 1, (gsize) (eq - dot - 1));
       g_strstrip (group);
       g_strstrip (key);
-      if (!g_utf8_validate (group, -1, NULL) || !g_utf8_validate (key, -1, NULL) || strpbrk (key, "[]=\n")
-          || strpbrk (group, "[]\n"))
+      if (!override_name_valid (group) || !override_name_valid (key))
         {
           add_error (l, DERL_EXPERIMENT_ERROR_PARSE, "--set %s: not a valid group or key name", quoted);
           continue;

@@ -32,6 +32,7 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
 {
   g_autoptr (GError) error = NULL;
 
+  fuzz_init_glib ();
   backend = derl_backend_new_cpu ();
   dir = g_dir_make_tmp ("derl-fuzz-XXXXXX", &error);
   FUZZ_ASSERT (dir != NULL, "%s", error->message);

@@ -17,6 +17,7 @@ static DerlRegistry *registry;
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
+  fuzz_init_glib ();
   registry = derl_registry_new ();
   derl_registry_add_default_paths (registry, NULL);
   derl_registry_scan (registry);

@@ -118,6 +118,7 @@ fuzz_grammar (const uint8_t *data, size_t size, guint k)
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
+  fuzz_init_glib ();
   return 0;
 }
 

@@ -29,6 +29,7 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
 {
   g_autoptr (GError) error = NULL;
 
+  fuzz_init_glib ();
   registry = derl_registry_new ();
   derl_registry_add_default_paths (registry, NULL);
   derl_registry_scan (registry);

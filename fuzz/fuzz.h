@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <glib.h>
 
 int LLVMFuzzerInitialize (int *argc, char ***argv);
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -28,3 +29,11 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
         }                                                                                                     \
     }                                                                                                         \
   while (0)
+
+/* GLib's criticals and warnings are programmer errors (a g_return_if_fail
+ * reached from input): fatal, so the fuzzer reports them as crashes. */
+static inline void
+fuzz_init_glib (void)
+{
+  g_log_set_always_fatal (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+}
