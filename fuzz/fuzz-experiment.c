@@ -6,10 +6,6 @@
  * same text.  A refusal must come with a message naming the file. */
 #include "config.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <derl/derl.h>
 #include "fuzz.h"
 
 static DerlRegistry *registry;
@@ -18,11 +14,7 @@ int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
   fuzz_init_glib ();
-  registry = derl_registry_new ();
-  derl_registry_add_default_paths (registry, NULL);
-  derl_registry_scan (registry);
-  FUZZ_ASSERT (derl_registry_find (registry, DERL_FEATURE_ENV, "household") != NULL,
-               "no household env in the plugin search path");
+  registry = fuzz_registry_new ();
   return 0;
 }
 
@@ -40,15 +32,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       FUZZ_ASSERT (g_utf8_validate (error->message, -1, NULL), "the message is not UTF-8");
       return 0;
     }
-  gsize length = 0;
-  g_autofree char *text = derl_experiment_to_data (e, &length);
-  g_autoptr (GError) again_error = NULL;
-  g_autoptr (DerlExperiment) again = derl_experiment_load_data (registry, text, length, "fuzz.ini", NULL,
-                                                                 &again_error);
-  FUZZ_ASSERT (again != NULL, "the resolved experiment does not load: %s\n%s", again_error->message, text);
-  gsize length2 = 0;
-  g_autofree char *text2 = derl_experiment_to_data (again, &length2);
-  FUZZ_ASSERT (length == length2 && memcmp (text, text2, length) == 0,
-               "the resolved experiment resolves differently:\n%s\n----\n%s", text, text2);
+  fuzz_check_resolves (registry, e, "fuzz.ini");
   return 0;
 }

@@ -11,7 +11,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <glib.h>
+#include <derl/derl.h>
 
 int LLVMFuzzerInitialize (int *argc, char ***argv);
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -36,4 +40,32 @@ static inline void
 fuzz_init_glib (void)
 {
   g_log_set_always_fatal (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+}
+
+/* The plugins of the build tree (or $DERL_PLUGIN_PATH), household among
+ * them: a harness loading experiments over no env would test nothing. */
+static inline DerlRegistry *
+fuzz_registry_new (void)
+{
+  DerlRegistry *registry = derl_registry_new ();
+  derl_registry_add_default_paths (registry, NULL);
+  derl_registry_scan (registry);
+  FUZZ_ASSERT (derl_registry_find (registry, DERL_FEATURE_ENV, "household") != NULL,
+               "no household env in the plugin search path");
+  return registry;
+}
+
+/* A loaded experiment writes itself out as text that loads again (under
+ * the same @label) and writes out the same text. */
+static inline void
+fuzz_check_resolves (DerlRegistry *registry, const DerlExperiment *e, const char *label)
+{
+  gsize length = 0, length2 = 0;
+  g_autofree char *text = derl_experiment_to_data (e, &length);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (DerlExperiment) again = derl_experiment_load_data (registry, text, length, label, NULL, &error);
+  FUZZ_ASSERT (again != NULL, "the resolved experiment does not load: %s\n%s", error->message, text);
+  g_autofree char *text2 = derl_experiment_to_data (again, &length2);
+  FUZZ_ASSERT (length == length2 && memcmp (text, text2, length) == 0,
+               "the resolved experiment resolves differently:\n%s\n----\n%s", text, text2);
 }
