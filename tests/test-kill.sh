@@ -10,8 +10,10 @@ test_name=kill
 . "$(dirname "$0")/test-lib.sh"
 CHECK="$top_builddir/tests/json-check"
 
-small () { # DIR [--resume]: the small run, in the background
-  if [ "${2:-}" = --resume ]; then
+small () { # DIR [--resume]: the small run, in the background.  A run killed
+  # before it wrote its experiment.ini has not started: it is started again,
+  # as its user would, with the same command.
+  if [ "${2:-}" = --resume ] && [ -f "$1/experiment.ini" ]; then
     "$RUN" -q --resume "$1" >>"$T/log" 2>&1 &
   else
     "$RUN" -q -o "$1" --set meta.outer_steps=4 --set meta.group_size=2 --set train.total_steps=4000 \
