@@ -451,18 +451,18 @@ apply_unset (Loader *l, const char *const *overrides, const char *unset)
   g_autofree char *qkey = _derl_quote (key, -1);
   for (guint i = 0; overrides[i]; i++)
     {
-      const char *eq = strchr (overrides[i], '=');
-      g_autofree char *id = eq ? g_strndup (overrides[i], (gsize) (eq - overrides[i])) : NULL;
-      if (id && overrides[i][0] != '-')
+      const char *set = overrides[i], *eq = strchr (set, '=');
+      const char *sep = eq ? memchr (set, '.', (gsize) (eq - set)) : NULL;
+      if (set[0] == '-' || !sep)
+        continue;
+      g_autofree char *set_group = g_strstrip (g_strndup (set, (gsize) (sep - set)));
+      g_autofree char *set_key = g_strstrip (g_strndup (sep + 1, (gsize) (eq - sep - 1)));
+      if (strcmp (set_group, group) == 0 && strcmp (set_key, key) == 0)
         {
-          g_auto (GStrv) parts = g_strsplit (id, ".", 2);
-          if (parts[1] && strcmp (g_strstrip (parts[0]), group) == 0 && strcmp (g_strstrip (parts[1]), key) == 0)
-            {
-              g_autofree char *qset = _derl_quote (overrides[i], -1);
-              add_error (l, DERL_EXPERIMENT_ERROR_PARSE, "--unset %s.%s: the key is also given with --set %s",
-                         qgroup, qkey, qset);
-              return;
-            }
+          g_autofree char *qset = _derl_quote (set, -1);
+          add_error (l, DERL_EXPERIMENT_ERROR_PARSE, "--unset %s.%s: the key is also given with --set %s", qgroup,
+                     qkey, qset);
+          return;
         }
     }
   if (!g_key_file_has_group (l->keys, group))

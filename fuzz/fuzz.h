@@ -35,11 +35,21 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
   while (0)
 
 /* GLib's criticals and warnings are programmer errors (a g_return_if_fail
- * reached from input): fatal, so the fuzzer reports them as crashes. */
+ * reached from input): they abort, so the fuzzer reports them as crashes
+ * and keeps the input (GLib's own fatal logs trap, which libFuzzer does
+ * not catch). */
+static inline void
+fuzz_log_abort (const char *domain, GLogLevelFlags level, const char *message, gpointer data)
+{
+  g_log_default_handler (domain, level, message, data);
+  if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
+    abort ();
+}
+
 static inline void
 fuzz_init_glib (void)
 {
-  g_log_set_always_fatal (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+  g_log_set_default_handler (fuzz_log_abort, NULL);
 }
 
 /* The plugins of the build tree (or $DERL_PLUGIN_PATH), household among
