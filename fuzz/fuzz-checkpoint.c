@@ -93,6 +93,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (!policy)
     {
       FUZZ_ASSERT (error != NULL, "a refusal without an error");
+      fuzz_note_refusal (error);
       FUZZ_ASSERT (strstr (error->message, "in.ckpt") != NULL, "the message does not name the file: %s",
                    error->message);
       return 0;

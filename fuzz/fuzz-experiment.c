@@ -27,6 +27,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (!e)
     {
       FUZZ_ASSERT (error != NULL, "a refusal without an error");
+      fuzz_note_refusal (error);
       FUZZ_ASSERT (strstr (error->message, "fuzz.ini") != NULL, "the message does not name the file: %s",
                    error->message);
       FUZZ_ASSERT (g_utf8_validate (error->message, -1, NULL), "the message is not UTF-8");

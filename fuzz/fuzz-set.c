@@ -36,6 +36,9 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
+  /* A line per override; a last newline ends the last one. */
+  if (size > 0 && data[size - 1] == '\n')
+    size--;
   g_autofree char *text = g_strndup ((const char *) data, size);
   g_auto (GStrv) lines = g_strsplit (text, "\n", MAX_OVERRIDES + 1);
   if (g_strv_length (lines) > MAX_OVERRIDES)
@@ -47,6 +50,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (!e)
     {
       FUZZ_ASSERT (error != NULL, "a refusal without an error");
+      fuzz_note_refusal (error);
       FUZZ_ASSERT (g_utf8_validate (error->message, -1, NULL), "the message is not UTF-8");
       return 0;
     }

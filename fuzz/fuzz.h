@@ -52,6 +52,15 @@ fuzz_init_glib (void)
   g_log_set_default_handler (fuzz_log_abort, NULL);
 }
 
+/* With FUZZ_VERBOSE set, says why an input was refused (to check what a
+ * corpus reaches). */
+static inline void
+fuzz_note_refusal (const GError *error)
+{
+  if (g_getenv ("FUZZ_VERBOSE"))
+    fprintf (stderr, "refused: %s\n", error->message);
+}
+
 /* The plugins of the build tree (or $DERL_PLUGIN_PATH), household among
  * them: a harness loading experiments over no env would test nothing. */
 static inline DerlRegistry *
