@@ -395,6 +395,26 @@ check_keys (Loader *l, const char *data, gsize length)
                      "without a locale", l->label, line, qgroup, qkey);
           continue;
         }
+      /* The escapes a value may hold: \s \n \t \r \\ (GKeyFile's; it
+       * reports others itself, but not always cleanly). */
+      for (const char *e = eq + 1; e < b; e++)
+        if (*e == '\\')
+          {
+            if (e + 1 < b && strchr ("sntr\\", e[1]))
+              {
+                e++;
+                continue;
+              }
+            g_autofree char *escaped = _derl_quote (e + 1, e + 1 < b ? 1 : 0);
+            if (e + 1 == b)
+              add_error (l, DERL_EXPERIMENT_ERROR_PARSE, "%s:%u: [%s] %s: the value ends with an escape character '\\'",
+                         l->label, line, qgroup, qkey);
+            else
+              add_error (l, DERL_EXPERIMENT_ERROR_PARSE,
+                         "%s:%u: [%s] %s: '\\%s' is not an escape (a value may hold \\s \\n \\t \\r and \\\\)",
+                         l->label, line, qgroup, qkey, escaped);
+            break;
+          }
       char *id = g_strdup_printf ("%s\n%s", group, key);
       guint first = GPOINTER_TO_UINT (g_hash_table_lookup (seen, id));
       if (first)

@@ -45,6 +45,9 @@ refused "$T/groups.ini" "20000 groups"
 # Odd values and paths.
 printf '[env]\nname = cartpole\nmax_steps = 99999999999999999999999\n' >"$T/bigint.ini"; refused "$T/bigint.ini" "integer overflow"
 printf '[env]\nname = cartpole\nmax_steps = \\\n' >"$T/escape.ini"; refused "$T/escape.ini" "dangling escape"
+printf '[env]\nname = cartpole\nmax_steps = \\T\\\n' >"$T/escapes.ini"; refused "$T/escapes.ini" "a bad escape and a dangling one"
+grep -qF "escapes.ini:3: [env] max_steps: '\\T' is not an escape" "$T/err" && passed=$((passed + 1)) \
+  || { failed=$((failed + 1)); echo "FAIL: a bad escape not named"; cat "$T/err"; }
 printf '[env]\nname = cartpole\n[env]\nname = household\n' >"$T/twice.ini"; refused "$T/twice.ini" "group twice"
 refused "$T" "a directory"
 refused "$T/does-not-exist.ini" "a missing file"
