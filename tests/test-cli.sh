@@ -4,15 +4,6 @@
 # resolved experiment, and never overwriting a run.
 test_name=cli
 . "$(dirname "$0")/test-lib.sh"
-# expect STATUS DESCRIPTION -- COMMAND...: runs COMMAND, output in $T/out and $T/err
-expect () {
-  want=$1 what=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"; got=$?
-  if [ "$got" -eq "$want" ]; then ok; else fail "$what: exit $got, expected $want"; sed 's/^/  | /' "$T/err"; fi
-}
-contains () { # FILE TEXT DESCRIPTION
-  if grep -qF -- "$2" "$1"; then ok; else fail "$3: '$2' not in $1"; sed 's/^/  | /' "$1"; fi
-}
 episodes () { grep '"event":"episode"' "$1/metrics.jsonl"; }
 
 # -- version and help

@@ -6,14 +6,6 @@
 test_name=contract
 . "$(dirname "$0")/test-lib.sh"
 FIXTURES="$top_builddir/tests/plugins"
-expect () { # STATUS DESCRIPTION -- COMMAND...
-  want=$1 what=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"; got=$?
-  if [ "$got" -eq "$want" ]; then ok; else fail "$what: exit $got, expected $want"; sed 's/^/  | /' "$T/out" "$T/err"; fi
-}
-contains () { # FILE TEXT DESCRIPTION
-  if grep -qF -- "$2" "$1"; then ok; else fail "$3: '$2' not in $1"; sed 's/^/  | /' "$1"; fi
-}
 absent () { # FILE DESCRIPTION
   if [ -e "$1" ]; then fail "$2: $1 exists"; else ok; fi
 }
