@@ -120,19 +120,29 @@ clear_step (DerlEnv *env)
 
 /* Whether any of @n floats is NaN or infinite: an exponent of all ones,
  * that is (bits & 0x7f800000) + 0x00800000 reaching bit 31.  Branch-free
- * over integers, 16 floats a turn in vectors of 8 (GNU C vector
- * extensions; AVX2 where the processor has it); the index of the culprit
- * is looked for only when there is one. */
+ * over integers, 16 floats a turn in vectors of 8 where the compiler has
+ * GNU C vector extensions (no per-CPU clones: a plain build's vectors);
+ * the index of the culprit is looked for only when there is one. */
 #define EXP_MASK 0x7f800000u
 #define EXP_ONE 0x00800000u
+
+/* The bits of floats @from .. @n-1 folded as above, one at a time. */
+static guint32
+floats_bits (const float *x, gsize from, gsize n)
+{
+  guint32 bad = 0;
+  for (gsize i = from; i < n; i++)
+    {
+      guint32 u;
+      memcpy (&u, x + i, sizeof u);
+      bad |= (u & EXP_MASK) + EXP_ONE;
+    }
+  return bad;
+}
+
 #if defined(__GNUC__)
 typedef guint32 U32x8 __attribute__ ((vector_size (32)));
 
-#if defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-__attribute__ ((target_clones ("avx2", "default")))
-#endif
-#endif
 static gboolean
 floats_bad (const float *x, gsize n)
 {
@@ -152,26 +162,14 @@ floats_bad (const float *x, gsize n)
   acc0 |= acc1;
   for (guint k = 0; k < 8; k++)
     bad |= acc0[k];
-  for (; i < n; i++)
-    {
-      guint32 u;
-      memcpy (&u, x + i, sizeof u);
-      bad |= (u & EXP_MASK) + EXP_ONE;
-    }
+  bad |= floats_bits (x, i, n);
   return (bad & 0x80000000u) != 0;
 }
 #else
 static gboolean
 floats_bad (const float *x, gsize n)
 {
-  guint32 bad = 0;
-  for (gsize i = 0; i < n; i++)
-    {
-      guint32 u;
-      memcpy (&u, x + i, sizeof u);
-      bad |= (u & EXP_MASK) + EXP_ONE;
-    }
-  return (bad & 0x80000000u) != 0;
+  return (floats_bits (x, 0, n) & 0x80000000u) != 0;
 }
 #endif
 
